@@ -1,0 +1,1 @@
+"""The ``negotiator`` command line."""

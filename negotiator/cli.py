@@ -1,0 +1,76 @@
+"""``negotiator``: solve and replay scenario files.
+
+Exit codes of ``run``: 0 every request scheduled in the final version, 3 some request unscheduled,
+2 invalid input (one message naming the file, the field path and what is wrong).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from scheduler.errors import ScenarioError
+from scheduler.ics import calendar
+from scheduler.negotiation import replay
+from scheduler.report import replay_json
+from scheduler.scenario import load_file
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+EXIT_UNSCHEDULED = 3
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Decide when maintenance happens.")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    ics = "ics"
+
+
+@app.callback()
+def _commands() -> None:
+    """Decide when maintenance happens, weighing who is awake and what is at stake."""
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="A scenario file, YAML or JSON.")],
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or ics.")] = OutputFormat.table,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.01, help="Seconds the optimizer may spend on each version.")
+    ] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the optimizer (results are reproducible).")] = 0,
+) -> None:
+    """Solve a scenario and replay its negotiation steps."""
+    errors = Console(stderr=True)
+    try:
+        loaded = load_file(scenario)
+    except ScenarioError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    result = replay(loaded, time_limit_s=time_limit, seed=seed)
+    if format is OutputFormat.json:
+        sys.stdout.write(json.dumps(replay_json(result), indent=2) + "\n")
+    elif format is OutputFormat.ics:
+        sys.stdout.buffer.write(calendar(result))
+    else:
+        from negotiator.table import render
+
+        render(result, Console())
+    if result.final.unscheduled:
+        if format is not OutputFormat.table:
+            for item in result.final.unscheduled:
+                errors.print(f"not scheduled: {item.request}: {', '.join(item.reasons)}", highlight=False)
+        raise typer.Exit(EXIT_UNSCHEDULED)
+
+
+def main() -> None:
+    """Entry point of the ``negotiator`` console script."""
+    app()

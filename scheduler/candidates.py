@@ -1,0 +1,95 @@
+"""A request's allowed starts with their impact, and the components requests form together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scheduler.domain import Problem, Request, Version
+from scheduler.impact import FloatArray, ImpactModel
+from scheduler.rules import Blocked, allowed_starts, blocked_starts
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Where a request may start (slot indices, ascending) and what each start costs."""
+
+    request: Request
+    slots: int
+    starts: IntArray
+    costs: FloatArray
+    rules: tuple[Blocked, ...]
+    all_costs: FloatArray  # impact at every start of the grid, allowed or not (inf past the end)
+    previous: int | None = None  # the previous version's start, when still allowed
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+    def ranked(self) -> IntArray:
+        """Positions into ``starts`` from best to worst: cheaper first, then the previous start, then earlier."""
+        keep_previous = self.starts != (self.previous if self.previous is not None else -1)
+        return np.lexsort((self.starts, keep_previous, self.costs))
+
+    def best(self) -> int | None:
+        """The cheapest allowed start (ties: the previous one, then the earliest), if any."""
+        return int(self.starts[self.ranked()[0]]) if len(self.starts) else None
+
+    def cost_at(self, start: int) -> float:
+        return float(self.all_costs[start])
+
+
+def build_candidates(
+    problem: Problem, impact: ImpactModel, request: Request, previous: Version | None = None
+) -> Candidates:
+    """The request's allowed starts under every single-request rule, with their impact."""
+    slots = problem.grid.slots_for(request.duration)
+    rules = tuple(blocked_starts(problem, request, slots))
+    all_costs = impact.window_costs(request, slots)
+    allowed = allowed_starts(list(rules))
+    if any(predecessor not in problem.request_by_id for predecessor in request.after):
+        allowed[:] = False  # a predecessor that was withdrawn is never scheduled, so neither is this
+    starts = np.flatnonzero(allowed).astype(np.int64)
+    before = previous.window_by_request.get(request.id) if previous is not None else None
+    previous_start = None
+    if before is not None:
+        index = problem.grid.first_at_or_after(before.start)
+        if problem.grid.instant(index) == before.start and 0 <= index < problem.grid.count and allowed[index]:
+            previous_start = index
+    return Candidates(
+        request=request,
+        slots=slots,
+        starts=starts,
+        costs=all_costs[starts],
+        rules=rules,
+        all_costs=all_costs,
+        previous=previous_start,
+    )
+
+
+def components(requests: Sequence[Request]) -> list[list[str]]:
+    """Groups of request ids linked by a shared resource or by ``after``, in input order."""
+    ids = [request.id for request in requests]
+    parent = {request_id: request_id for request_id in ids}
+
+    def root(node: str) -> str:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    holder: dict[str, str] = {}
+    for request in requests:
+        links = [holder.setdefault(resource, request.id) for resource in sorted(request.resources)]
+        links += [p for p in request.after if p in parent]
+        for other in links:
+            parent[root(other)] = root(request.id)
+    groups: dict[str, list[str]] = {}
+    for request_id in ids:
+        groups.setdefault(root(request_id), []).append(request_id)
+    return list(groups.values())

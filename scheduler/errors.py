@@ -1,0 +1,34 @@
+"""Errors the engine raises; the command line and the HTTP API map each to an answer in one place.
+
+NegotiatorError
+├── ScenarioError   invalid input: the source, the field path and what is wrong (exit 2, HTTP 422)
+└── StepRejected    a negotiation step its author has no authority for (reported, never fatal)
+"""
+
+from __future__ import annotations
+
+
+class NegotiatorError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class ScenarioError(NegotiatorError):
+    """Invalid scenario input: names the field (``requests[0].duration``) and what is wrong."""
+
+    def __init__(self, path: str, message: str, *, source: str | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.source, self.path) if part)
+        return f"{where}: {self.message}" if where else self.message
+
+    def located(self, source: str) -> ScenarioError:
+        """The same error, attributed to ``source`` (a file name)."""
+        return ScenarioError(self.path, self.message, source=source)
+
+
+class StepRejected(NegotiatorError):
+    """A negotiation step refused for lack of authority; the reason is shown to the user."""

@@ -1,0 +1,102 @@
+"""The impact of a window in user-minutes (SPEC section 4), for every start at once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
+
+from scheduler.domain import Problem, Request
+from scheduler.timeline import SlotGrid
+
+FloatArray = NDArray[np.float64]
+
+
+class ImpactModel:
+    """Per-slot harm of each region and service on a slot grid (the horizon's, by default)."""
+
+    def __init__(self, problem: Problem, grid: SlotGrid | None = None) -> None:
+        self.problem = problem
+        self.grid = grid or problem.grid
+        self.region_index = {region.id: i for i, region in enumerate(problem.regions)}
+        self.service_index = {service: k for k, service in enumerate(problem.services)}
+        count = self.grid.count
+        active = np.empty((len(problem.regions), count))
+        for i, region in enumerate(problem.regions):
+            hours, weekdays = self.grid.local_hours(region.timezone)
+            active[i] = region.users * region.profile.activity(hours, weekdays)
+        shares = np.array([[region.shares[service] for service in problem.services] for region in problem.regions])
+        # harm[r, k, s] = users_r * a_r(s) * share_{r,k} * M_{r,k}(s)
+        self.harm = active[:, None, :] * shares[:, :, None] * self._event_multipliers()
+        self._by_scope: dict[tuple[frozenset[str], frozenset[str]], FloatArray] = {}
+
+    def _event_multipliers(self) -> FloatArray:
+        """M_{r,k}(s): the product of the weights of the non-blackout events covering r, k and s."""
+        problem = self.problem
+        multipliers = np.ones((len(problem.regions), len(problem.services), self.grid.count))
+        for event in problem.events:
+            if event.blackout or event.weight is None:
+                continue
+            slots = self.grid.slots_starting_in(event.start, event.end)
+            if not slots:
+                continue
+            regions = np.array([self.region_index[r] for r in sorted(event.regions)])
+            services = np.array([self.service_index[k] for k in sorted(event.services)])
+            multipliers[np.ix_(regions, services, np.arange(slots.start, slots.stop))] *= event.weight
+        return multipliers
+
+    def slot_harm(self, request: Request) -> FloatArray:
+        """Harm of each of the request's regions in each slot, before severity: shape (regions, slots).
+
+        Rows follow ``sorted(request.regions)``.
+        """
+        key = (request.regions, request.services)
+        base = self._by_scope.get(key)
+        if base is None:
+            regions = [self.region_index[r] for r in sorted(request.regions)]
+            services = [self.service_index[k] for k in sorted(request.services)]
+            base = self.harm[np.ix_(regions, services)].sum(axis=1)
+            base.flags.writeable = False
+            self._by_scope[key] = base
+        factors = self._objection_factors(request)
+        return base if factors is None else base * factors
+
+    def _objection_factors(self, request: Request) -> FloatArray | None:
+        """O_{q,r}(s): per stakeholder, the largest weight of their soft objections covering s."""
+        soft = [o for o in self.problem.objections_on(request.id) if o.kind == "soft"]
+        if not soft:
+            return None
+        largest: dict[str, FloatArray] = defaultdict(lambda: np.ones(self.grid.count))
+        for objection in soft:
+            weights = largest[objection.by]
+            for span in objection.avoid:
+                slots = self.grid.slots_starting_in(span.start, span.end)
+                weights[slots.start : slots.stop] = np.maximum(weights[slots.start : slots.stop], objection.weight)
+        regions = sorted(request.regions)
+        factors = np.ones((len(regions), self.grid.count))
+        stakeholders = self.problem.stakeholder_by_id
+        for by, weights in largest.items():
+            stakeholder = stakeholders.get(by)
+            everywhere = stakeholder is None or stakeholder.role == "approver"
+            for row, region in enumerate(regions):
+                if everywhere or region in stakeholder.regions:  # type: ignore[union-attr]
+                    factors[row] *= weights
+        return factors
+
+    def window_costs(self, request: Request, slots: int) -> FloatArray:
+        """Impact of the request at every start 0..count-1; ``inf`` where it overruns the grid."""
+        per_slot = self.slot_harm(request).sum(axis=0)
+        costs = np.full(self.grid.count, np.inf)
+        if slots <= self.grid.count:
+            # Each window sums its own slots in the same order, so equal windows cost exactly the same.
+            sums = sliding_window_view(per_slot, slots).sum(axis=1)
+            costs[: len(sums)] = sums * (request.severity * self.grid.slot_minutes)
+        return costs
+
+    def impact_by_region(self, request: Request, start: int, slots: int) -> dict[str, float]:
+        """Impact of the window at slot ``start`` in each of the request's regions."""
+        window = self.slot_harm(request)[:, start : start + slots].sum(axis=1)
+        scale = request.severity * self.grid.slot_minutes
+        return {region: float(value * scale) for region, value in zip(sorted(request.regions), window, strict=True)}

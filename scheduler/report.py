@@ -1,0 +1,62 @@
+"""The JSON output of SPEC section 8 (``schema_version: 1``), built from the engine's dataclasses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scheduler.domain import Version, Window
+from scheduler.negotiation import Replay, StepResult
+from scheduler.timeline import format_utc
+
+SCHEMA_VERSION = 1
+
+
+def window_json(window: Window) -> dict[str, Any]:
+    """One window as in SPEC section 8."""
+    out: dict[str, Any] = {
+        "request": window.request,
+        "start": format_utc(window.start),
+        "end": format_utc(window.end),
+        "impact": window.impact,
+        "impact_by_region": dict(window.impact_by_region),
+    }
+    if window.preferred_impact is not None:
+        out["preferred_impact"] = window.preferred_impact
+    return out
+
+
+def version_json(version: Version) -> dict[str, Any]:
+    """One version as in SPEC section 8."""
+    return {
+        "version": version.version,
+        "now": format_utc(version.now),
+        "status": version.status,
+        "objective": version.objective,
+        "bound": version.bound,
+        "approved": version.approved,
+        "windows": [window_json(window) for window in version.windows],
+        "unscheduled": [{"request": item.request, "reasons": list(item.reasons)} for item in version.unscheduled],
+        "moved": list(version.moved),
+        "moved_announced": list(version.moved_announced),
+    }
+
+
+def step_json(step: StepResult) -> dict[str, Any]:
+    """One replayed step: accepted with the version it produced, or refused with a reason."""
+    out: dict[str, Any] = {"index": step.index, "action": step.action, "by": step.by, "accepted": step.accepted}
+    if step.version is not None:
+        out["version"] = step.version
+    if step.reason is not None:
+        out["reason"] = step.reason
+    return out
+
+
+def replay_json(replay: Replay) -> dict[str, Any]:
+    """The whole run: every step and every version, the last being the final one."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "scenario": replay.scenario,
+        "slot_minutes": replay.slot_minutes,
+        "steps": [step_json(step) for step in replay.steps],
+        "versions": [version_json(version) for version in replay.versions],
+    }

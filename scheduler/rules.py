@@ -1,0 +1,136 @@
+"""The hard rules of SPEC section 5 that concern one request, one named function each.
+
+Each rule returns the starts (slot indices 0..count-1) it forbids under the id that appears in
+``reasons``. Rules between requests (resources, ``after``) live in the optimizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scheduler.domain import Problem, Request, TimeRange
+
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The starts one rule forbids."""
+
+    rule: str
+    starts: BoolArray
+
+
+def starts_overlapping(slots: BoolArray, length: int) -> BoolArray:
+    """Starts whose ``length``-slot window contains at least one marked slot."""
+    counts = np.concatenate(([0], np.cumsum(slots, dtype=np.int64)))
+    ends = np.minimum(np.arange(len(slots)) + length, len(slots))
+    return np.asarray(counts[ends] - counts[: len(slots)] > 0)
+
+
+def _mark(problem: Problem, spans: Iterable[TimeRange]) -> BoolArray:
+    marked = np.zeros(problem.grid.count, dtype=bool)
+    for span in spans:
+        slots = problem.grid.slots_starting_in(span.start, span.end)
+        marked[slots.start : slots.stop] = True
+    return marked
+
+
+def _starts_before(problem: Problem, index: int) -> BoolArray:
+    return np.arange(problem.grid.count) < index
+
+
+def horizon(problem: Problem, request: Request, slots: int) -> Blocked:
+    # A window lies inside the horizon.
+    return Blocked("horizon", np.arange(problem.grid.count) + slots > problem.grid.count)
+
+
+def earliest(problem: Problem, request: Request, slots: int) -> Blocked:
+    # A window starts at or after the request's earliest start.
+    return Blocked("earliest", _starts_before(problem, problem.grid.first_at_or_after(request.earliest)))
+
+
+def notice(problem: Problem, request: Request, slots: int) -> Blocked:
+    # A window starts at or after now plus the request's notice.
+    return Blocked("notice", _starts_before(problem, problem.grid.first_at_or_after(problem.now + request.notice)))
+
+
+def deadline(problem: Problem, request: Request, slots: int) -> Blocked:
+    # A window ends at or before the request's deadline.
+    last_start = problem.grid.last_at_or_before(request.deadline) - slots
+    return Blocked("deadline", np.arange(problem.grid.count) > last_start)
+
+
+def blackouts(problem: Problem, request: Request, slots: int) -> list[Blocked]:
+    # A window overlaps no blackout event that covers one of its regions and one of its services.
+    return [
+        Blocked(f"event:{event.id}", starts_overlapping(_mark(problem, [TimeRange(event.start, event.end)]), slots))
+        for event in problem.events
+        if event.blackout and event.regions & request.regions and event.services & request.services
+    ]
+
+
+def vetoes(problem: Problem, request: Request, slots: int) -> list[Blocked]:
+    # A window overlaps no accepted veto's avoid range on its request.
+    return [
+        Blocked(objection.rule, starts_overlapping(_mark(problem, objection.avoid), slots))
+        for objection in problem.objections_on(request.id)
+        if objection.kind == "veto"
+    ]
+
+
+def fixed(problem: Problem, request: Request, slots: int) -> list[Blocked]:
+    # A window that has started or was announced stays where it is.
+    start = problem.fixed.get(request.id)
+    if start is None:
+        return []
+    index = problem.grid.first_at_or_after(start)
+    return [Blocked("fixed", np.arange(problem.grid.count) != index)]
+
+
+def blocked_starts(problem: Problem, request: Request, slots: int) -> list[Blocked]:
+    """Every single-request rule with the starts it forbids, in the order reasons list them."""
+    return [
+        horizon(problem, request, slots),
+        earliest(problem, request, slots),
+        notice(problem, request, slots),
+        deadline(problem, request, slots),
+        *blackouts(problem, request, slots),
+        *vetoes(problem, request, slots),
+        *fixed(problem, request, slots),
+    ]
+
+
+def allowed_starts(rules: list[Blocked]) -> BoolArray:
+    """Starts no rule forbids."""
+    forbidden = np.zeros(len(rules[0].starts), dtype=bool)
+    for rule in rules:
+        forbidden |= rule.starts
+    return ~forbidden
+
+
+def covering_rules(rules: list[Blocked], universe: BoolArray) -> tuple[str, ...]:
+    """A small set of rule ids that together forbid every start in ``universe``.
+
+    Greedy set cover, then every rule whose starts the others already cover is dropped, so each
+    id named is needed. Ids keep the order of ``rules``.
+    """
+    uncovered = universe.copy()
+    chosen: list[Blocked] = []
+    while uncovered.any():
+        best = max(rules, key=lambda rule: int((rule.starts & uncovered).sum()))
+        gained = best.starts & uncovered
+        if not gained.any():
+            break
+        chosen.append(best)
+        uncovered &= ~gained
+    for rule in list(chosen):
+        others = [other for other in chosen if other is not rule]
+        if others and not (universe & ~np.logical_or.reduce([o.starts for o in others])).any():
+            chosen.remove(rule)
+    order = {id(rule): i for i, rule in enumerate(rules)}
+    return tuple(dict.fromkeys(rule.rule for rule in sorted(chosen, key=lambda rule: order[id(rule)])))

@@ -1,0 +1,384 @@
+"""Load a scenario (YAML or JSON, or an already parsed mapping) into the engine's dataclasses.
+
+Every problem becomes a ``ScenarioError`` naming the field path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from scheduler import profiles
+from scheduler.domain import (
+    Event,
+    Problem,
+    Profile,
+    Region,
+    Request,
+    Stakeholder,
+    TimeRange,
+)
+from scheduler.errors import ScenarioError
+from scheduler.schema import (
+    STEP_ACTIONS,
+    ApproveStep,
+    CounterStep,
+    DeclareEventStep,
+    EventIn,
+    ObjectStep,
+    PinStep,
+    ProfileIn,
+    RegionIn,
+    RequestIn,
+    ScenarioIn,
+    StakeholderIn,
+    SubmitStep,
+    WithdrawStep,
+)
+from scheduler.timeline import SlotGrid, format_utc, zone
+
+SHARE_TOLERANCE = 1e-9
+DEFAULT_SERVICE = "all"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One negotiation step as written; ``request`` holds the new request of a ``submit``."""
+
+    index: int
+    action: Literal["object", "declare_event", "submit", "withdraw", "approve", "counter", "pin"]
+    by: str
+    at: datetime | None = None
+    request_id: str | None = None
+    request: Request | None = None
+    event: Event | None = None
+    kind: Literal["veto", "soft"] | None = None
+    avoid: tuple[TimeRange, ...] | None = None
+    weight: float | None = None
+    reason: str | None = None
+    start: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded scenario: the problem at ``now`` before any step, and the steps to replay."""
+
+    name: str
+    description: str | None
+    problem: Problem
+    steps: tuple[Step, ...]
+
+
+def load_file(path: Path) -> Scenario:
+    """Read and validate a scenario file; raises ScenarioError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError("", f"cannot read the file: {error.strerror}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("", "the file is not UTF-8 text", source=str(path)) from None
+    try:
+        data = _parse_text(text, json_format=path.suffix.lower() == ".json")
+        return load_data(data, base_dir=path.parent)
+    except ScenarioError as error:
+        raise error.located(str(path)) from None
+
+
+def load_data(data: object, *, base_dir: Path | None = None) -> Scenario:
+    """Validate parsed scenario data; ``base_dir`` resolves csv profiles (None forbids them)."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError("", "a scenario must be a mapping with name, horizon, regions, ...")
+    try:
+        model = ScenarioIn.model_validate(data)
+    except ValidationError as error:
+        raise _first_error(error) from None
+    return _Builder(model, base_dir).build()
+
+
+def _parse_text(text: str, *, json_format: bool) -> Any:
+    if json_format:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ScenarioError(f"line {error.lineno} column {error.colno}", f"invalid JSON: {error.msg}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise ScenarioError(where, f"invalid YAML: {error.problem or error}") from None
+    except yaml.YAMLError as error:
+        raise ScenarioError("", f"invalid YAML: {error}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key repeated in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def format_path(loc: Iterable[int | str]) -> str:
+    """``('requests', 0, 'duration')`` -> ``requests[0].duration``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def _first_error(error: ValidationError) -> ScenarioError:
+    details = error.errors(include_url=False)
+    first = details[0]
+    # Discriminated unions and ``str | model`` fields put the branch name in the location.
+    loc = [part for part in first["loc"] if part not in STEP_ACTIONS and part not in ("str", "ProfileIn")]
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r} (check its spelling; SPEC section 2 lists the keys)"
+    elif first["type"] == "missing":
+        message = "is required"
+    elif first["type"] == "union_tag_invalid":
+        message = f"unknown action {first['input'].get('action')!r}: use one of {', '.join(STEP_ACTIONS)}"
+    elif first["type"] == "union_tag_not_found":
+        message = f"needs an action: one of {', '.join(STEP_ACTIONS)}"
+    elif "input" in first and not isinstance(first["input"], Mapping | list):
+        message = f"{message} (got {first['input']!r})"
+    more = len(details) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ScenarioError(format_path(loc), message)
+
+
+class _Builder:
+    """Checks references between fields and builds the engine's dataclasses."""
+
+    def __init__(self, model: ScenarioIn, base_dir: Path | None) -> None:
+        self.model = model
+        self.base_dir = base_dir
+        self.services = dict(model.services) if model.services is not None else {DEFAULT_SERVICE: 1.0}
+        self.region_ids: set[str] = set()
+        self.request_ids: set[str] = set()
+        self.event_ids: set[str] = set()
+        self.stakeholder_ids: set[str] = set()
+
+    def build(self) -> Scenario:
+        model = self.model
+        if model.horizon.end <= model.horizon.start:
+            raise ScenarioError("horizon.end", "must be later than horizon.start")
+        grid = SlotGrid.over(model.horizon.start, model.horizon.end, model.horizon.slot_minutes)
+        if grid.count == 0:
+            raise ScenarioError("horizon.end", f"the horizon is shorter than one slot ({grid.slot_minutes} min)")
+        _check_shares(self.services, "services")
+        regions = tuple(self._region(region, f"regions[{i}]") for i, region in enumerate(model.regions))
+        stakeholders = tuple(self._stakeholder(s, f"stakeholders[{i}]") for i, s in enumerate(model.stakeholders))
+        events = tuple(self._event(event, f"events[{i}]") for i, event in enumerate(model.events))
+        requests = tuple(self._request(r, f"requests[{i}]", grid) for i, r in enumerate(model.requests))
+        now = model.now if model.now is not None else model.horizon.start
+        steps = tuple(self._step(i, step, grid, now) for i, step in enumerate(model.negotiation))
+        all_requests = list(requests) + [step.request for step in steps if step.request is not None]
+        _check_after_cycles(all_requests, {r.id: self._request_path(r.id) for r in all_requests})
+        problem = Problem(
+            name=model.name,
+            grid=grid,
+            now=now,
+            services=self.services,
+            regions=regions,
+            requests=requests,
+            events=events,
+            stakeholders=stakeholders,
+        )
+        return Scenario(name=model.name, description=model.description, problem=problem, steps=steps)
+
+    def _request_path(self, request_id: str) -> str:
+        for i, request in enumerate(self.model.requests):
+            if request.id == request_id:
+                return f"requests[{i}].after"
+        for i, step in enumerate(self.model.negotiation):
+            if isinstance(step, SubmitStep) and step.request.id == request_id:
+                return f"negotiation[{i}].request.after"
+        return "requests"
+
+    def _unique(self, seen: set[str], value: str, path: str, kind: str) -> None:
+        if value in seen:
+            raise ScenarioError(path, f"{kind} id {value!r} is used twice")
+        seen.add(value)
+
+    def _refs(self, values: list[str] | None, known: Iterable[str], path: str, kind: str) -> frozenset[str]:
+        known_set = set(known)
+        if values is None:
+            return frozenset(known_set)
+        for i, value in enumerate(values):
+            if value not in known_set:
+                choices = ", ".join(sorted(known_set)) or "none declared"
+                raise ScenarioError(f"{path}[{i}]", f"unknown {kind} {value!r} (known: {choices})")
+        return frozenset(values)
+
+    def _region(self, region: RegionIn, path: str) -> Region:
+        self._unique(self.region_ids, region.id, f"{path}.id", "region")
+        try:
+            zone(region.timezone)
+        except ValueError as error:
+            raise ScenarioError(f"{path}.timezone", str(error)) from None
+        shares = self.services
+        if region.services is not None:
+            unknown = sorted(set(region.services) - set(self.services))
+            if unknown:
+                raise ScenarioError(
+                    f"{path}.services.{unknown[0]}",
+                    f"unknown service {unknown[0]!r} (known: {', '.join(sorted(self.services))})",
+                )
+            shares = {service: region.services.get(service, 0.0) for service in self.services}
+            _check_shares(shares, f"{path}.services")
+        return Region(
+            id=region.id,
+            timezone=region.timezone,
+            users=region.users,
+            profile=self._profile(region.profile, f"{path}.profile"),
+            shares=shares,
+        )
+
+    def _profile(self, profile: str | ProfileIn, path: str) -> Profile:
+        try:
+            if isinstance(profile, str):
+                return profiles.builtin(profile)
+            if profile.hourly is not None:
+                return profiles.check_values(profile.hourly)
+            if profile.weekly is not None:
+                return profiles.check_values(profile.weekly)
+        except ValueError as error:
+            raise ScenarioError(path, str(error)) from None
+        assert profile.csv is not None
+        if self.base_dir is None:
+            raise ScenarioError(f"{path}.csv", "csv profiles are read from files only; send hourly or weekly values")
+        try:
+            return profiles.read_csv(self.base_dir / profile.csv)
+        except ValueError as error:
+            raise ScenarioError(f"{path}.csv", str(error)) from None
+
+    def _stakeholder(self, stakeholder: StakeholderIn, path: str) -> Stakeholder:
+        self._unique(self.stakeholder_ids, stakeholder.id, f"{path}.id", "stakeholder")
+        return Stakeholder(
+            id=stakeholder.id,
+            name=stakeholder.name or stakeholder.id,
+            role=stakeholder.role,
+            regions=self._refs(stakeholder.regions, self.region_ids, f"{path}.regions", "region"),
+            services=self._refs(stakeholder.services, self.services, f"{path}.services", "service"),
+        )
+
+    def _event(self, event: EventIn, path: str) -> Event:
+        self._unique(self.event_ids, event.id, f"{path}.id", "event")
+        if event.end <= event.start:
+            raise ScenarioError(f"{path}.end", "must be later than start")
+        return Event(
+            id=event.id,
+            name=event.name or event.id,
+            regions=self._refs(event.regions, self.region_ids, f"{path}.regions", "region"),
+            services=self._refs(event.services, self.services, f"{path}.services", "service"),
+            start=event.start,
+            end=event.end,
+            weight=event.weight,
+            blackout=bool(event.blackout),
+        )
+
+    def _request(self, request: RequestIn, path: str, grid: SlotGrid) -> Request:
+        self._unique(self.request_ids, request.id, f"{path}.id", "request")
+        for i, predecessor in enumerate(request.after):
+            if predecessor == request.id:
+                raise ScenarioError(f"{path}.after[{i}]", "a request cannot come after itself")
+            if predecessor not in self.request_ids and not self._declared_later(predecessor):
+                raise ScenarioError(f"{path}.after[{i}]", f"unknown request {predecessor!r}")
+        if request.requested_by is not None and request.requested_by not in self.stakeholder_ids:
+            raise ScenarioError(f"{path}.requested_by", f"unknown stakeholder {request.requested_by!r}")
+        return Request(
+            id=request.id,
+            title=request.title or request.id,
+            duration=request.duration,
+            earliest=request.earliest or grid.start,
+            deadline=request.deadline or grid.end,
+            preferred=request.preferred,
+            services=self._refs(request.services, self.services, f"{path}.services", "service"),
+            regions=self._refs(request.regions, self.region_ids, f"{path}.regions", "region"),
+            severity=request.severity,
+            resources=frozenset(request.resources),
+            after=tuple(request.after),
+            notice=request.notice,
+            requested_by=request.requested_by,
+        )
+
+    def _declared_later(self, request_id: str) -> bool:
+        """``after`` may name a request declared further down the list, not one submitted later."""
+        return any(request.id == request_id for request in self.model.requests)
+
+    def _step(self, index: int, step: Any, grid: SlotGrid, now: datetime) -> Step:
+        path = f"negotiation[{index}]"
+        if step.by not in self.stakeholder_ids:
+            raise ScenarioError(f"{path}.by", f"unknown stakeholder {step.by!r}")
+        if step.at is not None:
+            previous_at = self._last_at or now
+            if step.at < previous_at:
+                raise ScenarioError(
+                    f"{path}.at",
+                    f"goes back in time: {format_utc(step.at)} is before {format_utc(previous_at)}",
+                )
+            self._last_at = step.at
+        common: dict[str, Any] = {"index": index, "action": step.action, "by": step.by, "at": step.at}
+        if isinstance(step, SubmitStep):
+            request = self._request(step.request, f"{path}.request", grid)
+            return Step(**common, request_id=request.id, request=request)
+        if isinstance(step, DeclareEventStep):
+            return Step(**common, event=self._event(step.event, f"{path}.event"))
+        if isinstance(step, ApproveStep):
+            return Step(**common)
+        if step.request not in self.request_ids:
+            raise ScenarioError(f"{path}.request", f"unknown request {step.request!r}")
+        if isinstance(step, ObjectStep):
+            avoid = None
+            if step.avoid is not None:
+                for i, span in enumerate(step.avoid):
+                    if span.end <= span.start:
+                        raise ScenarioError(f"{path}.avoid[{i}].end", "must be later than start")
+                avoid = tuple(TimeRange(span.start, span.end) for span in step.avoid)
+            weight = step.weight if step.weight is not None else (10.0 if step.kind == "soft" else None)
+            return Step(
+                **common, request_id=step.request, kind=step.kind, avoid=avoid, weight=weight, reason=step.reason
+            )
+        if isinstance(step, WithdrawStep):
+            return Step(**common, request_id=step.request)
+        assert isinstance(step, CounterStep | PinStep)
+        return Step(**common, request_id=step.request, start=step.start, reason=step.reason)
+
+    _last_at: datetime | None = None
+
+
+def _check_shares(shares: Mapping[str, float], path: str) -> None:
+    total = sum(shares.values())
+    if total > 1 + SHARE_TOLERANCE:
+        raise ScenarioError(path, f"service shares add up to {total:g}; they must add up to at most 1")
+
+
+def _check_after_cycles(requests: list[Request], paths: Mapping[str, str]) -> None:
+    """``after`` must not form a cycle: the error names the cycle."""
+    sorter = TopologicalSorter({request.id: request.after for request in requests})
+    try:
+        sorter.prepare()
+    except CycleError as error:
+        cycle = list(reversed(error.args[1]))
+        raise ScenarioError(paths[cycle[0]], f"'after' forms a cycle: {' after '.join(cycle)}") from None

@@ -1,0 +1,217 @@
+"""The scenario format (SPEC section 2) as pydantic models: the one schema of files and HTTP bodies.
+
+Field-level rules live here; rules that relate fields to each other (references, unique ids,
+cycles) are checked by ``scheduler.scenario`` when it builds the engine's dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+
+from scheduler.timeline import parse_duration, parse_instant
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=200)]
+Instant = Annotated[
+    datetime,
+    PlainValidator(parse_instant),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "ISO 8601 with offset or Z, or 'YYYY-MM-DD HH:MM Area/City'",
+            "examples": ["2009-06-15 21:45 America/Los_Angeles", "2009-06-16T04:45:00Z"],
+        }
+    ),
+]
+Duration = Annotated[
+    timedelta,
+    PlainValidator(parse_duration),
+    WithJsonSchema({"type": "string", "description": "90m, 1h30m, 2h, 1d or ISO 8601 PT1H30M"}),
+]
+Share = Annotated[float, Field(ge=0, le=1)]
+Weight = Annotated[float, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are an error: a typo must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HorizonIn(Strict):
+    start: Instant
+    end: Instant
+    slot_minutes: Literal[1, 5, 10, 15, 30, 60] = 15
+
+
+class ProfileIn(Strict):
+    """Exactly one of ``hourly`` (24 values), ``weekly`` (168, Monday 00:00 first) or ``csv``."""
+
+    hourly: list[Share] | None = None
+    weekly: list[Share] | None = None
+    csv: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ProfileIn:
+        given = [key for key in ("hourly", "weekly", "csv") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of hourly, weekly or csv")
+        if self.hourly is not None and len(self.hourly) != 24:
+            raise ValueError(f"hourly needs 24 values, got {len(self.hourly)}")
+        if self.weekly is not None and len(self.weekly) != 168:
+            raise ValueError(f"weekly needs 168 values, got {len(self.weekly)}")
+        return self
+
+
+class RegionIn(Strict):
+    id: Id
+    timezone: str
+    users: Annotated[float, Field(gt=0)]
+    profile: str | ProfileIn
+    services: dict[Id, Share] | None = None
+
+
+class RangeIn(Strict):
+    start: Instant
+    end: Instant
+
+
+class EventIn(Strict):
+    id: Id
+    name: str | None = None
+    regions: list[Id] | None = None
+    services: list[Id] | None = None
+    start: Instant
+    end: Instant
+    weight: Weight | None = None
+    blackout: bool | None = None
+
+    @model_validator(mode="after")
+    def _weight_or_blackout(self) -> EventIn:
+        if (self.weight is None) == (not self.blackout):
+            raise ValueError("give exactly one of weight (> 0) and blackout: true")
+        return self
+
+
+class RequestIn(Strict):
+    id: Id
+    title: str | None = None
+    duration: Duration
+    earliest: Instant | None = None
+    deadline: Instant | None = None
+    preferred: Instant | None = None
+    services: list[Id] | None = None
+    regions: list[Id] | None = None
+    severity: Annotated[float, Field(gt=0, le=1)] = 1.0
+    resources: list[Id] = []
+    after: list[Id] = []
+    notice: Duration = timedelta(0)
+    requested_by: Id | None = None
+
+    @model_validator(mode="after")
+    def _positive(self) -> RequestIn:
+        if self.duration <= timedelta(0):
+            raise ValueError("duration must be longer than 0")
+        if self.notice < timedelta(0):
+            raise ValueError("notice must not be negative")
+        return self
+
+
+class StakeholderIn(Strict):
+    id: Id
+    name: str | None = None
+    role: Literal["requester", "representative", "approver", "observer"]
+    regions: list[Id] | None = None
+    services: list[Id] | None = None
+
+
+class StepBase(Strict):
+    at: Instant | None = None
+    by: Id
+
+
+class ObjectStep(StepBase):
+    action: Literal["object"]
+    request: Id
+    kind: Literal["veto", "soft"]
+    avoid: list[RangeIn] | None = None
+    weight: Weight | None = None
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _weight_is_soft(self) -> ObjectStep:
+        if self.kind == "veto" and self.weight is not None:
+            raise ValueError("weight applies to soft objections only; a veto forbids the range")
+        return self
+
+
+class DeclareEventStep(StepBase):
+    action: Literal["declare_event"]
+    event: EventIn
+
+
+class SubmitStep(StepBase):
+    action: Literal["submit"]
+    request: RequestIn
+
+
+class WithdrawStep(StepBase):
+    action: Literal["withdraw"]
+    request: Id
+
+
+class ApproveStep(StepBase):
+    action: Literal["approve"]
+
+
+class CounterStep(StepBase):
+    """Extension: propose another start for a request and see its impact (changes nothing)."""
+
+    action: Literal["counter"]
+    request: Id
+    start: Instant
+    reason: str | None = None
+
+
+class PinStep(StepBase):
+    """Extension: an approver fixes a request at an allowed start."""
+
+    action: Literal["pin"]
+    request: Id
+    start: Instant
+    reason: str | None = None
+
+
+Step = Annotated[
+    ObjectStep | DeclareEventStep | SubmitStep | WithdrawStep | ApproveStep | CounterStep | PinStep,
+    Field(discriminator="action"),
+]
+STEP_ACTIONS = ("object", "declare_event", "submit", "withdraw", "approve", "counter", "pin")
+
+
+class ScenarioIn(Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=200)]
+    description: str | None = None
+    horizon: HorizonIn
+    now: Instant | None = None
+    services: dict[Id, Share] | None = None
+    regions: Annotated[list[RegionIn], Field(min_length=1)]
+    events: list[EventIn] = []
+    requests: list[RequestIn] = []
+    stakeholders: list[StakeholderIn] = []
+    negotiation: list[Step] = []
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario, for editors and the HTTP API's documentation."""
+    return ScenarioIn.model_json_schema()

@@ -1,0 +1,194 @@
+"""Every time-zone and DST rule of the project, in one place.
+
+Everything outside this module sees UTC instants (aware ``datetime`` in UTC) and slot indices.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pendulum
+from numpy.typing import NDArray
+
+SLOT_MINUTES = (1, 5, 10, 15, 30, 60)
+
+_LOCAL = re.compile(r"^(?P<local>\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(?::\d{2})?)\s+(?P<zone>[A-Za-z][\w+\-/]*)$")
+_SHORT_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
+
+
+def zone(name: str) -> ZoneInfo:
+    """Return the IANA zone called ``name``, or raise ValueError naming it."""
+    try:
+        return _zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Paris'") from None
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def parse_instant(value: object) -> datetime:
+    """Parse a time of the scenario format into a UTC instant.
+
+    Accepts ISO 8601 with an offset or ``Z``, ``YYYY-MM-DD HH:MM Area/City``, or an aware
+    ``datetime`` (PyYAML turns unquoted ISO timestamps into those).
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(_missing_zone(value.isoformat(sep=" ")))
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        raise ValueError(f"'{value.isoformat()}' is a date without a time: write e.g. '{value} 00:00 UTC'")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a time such as '2009-06-15 21:45 America/Los_Angeles', got {value!r}")
+    text = value.strip()
+    local = _LOCAL.match(text)
+    if local:
+        naive = datetime.fromisoformat(local["local"].replace(" ", "T"))
+        return local_to_utc(naive, local["zone"])
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time: write ISO 8601 with an offset ('2009-06-16T04:45:00Z') "
+            "or a local time and an IANA zone ('2009-06-15 21:45 America/Los_Angeles')"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(_missing_zone(text))
+    return parsed.astimezone(UTC)
+
+
+def _missing_zone(text: str) -> str:
+    return (
+        f"'{text}' has no offset or zone: add one, e.g. '{text} America/Los_Angeles' "
+        f"or an ISO offset such as '-07:00' or 'Z'"
+    )
+
+
+def local_to_utc(naive: datetime, zone_name: str) -> datetime:
+    """Turn a wall-clock time in ``zone_name`` into UTC; gaps and repeated hours are errors."""
+    tz = zone(zone_name)
+    early = naive.replace(tzinfo=tz, fold=0)
+    late = naive.replace(tzinfo=tz, fold=1)
+    shown = naive.isoformat(sep=" ", timespec="minutes")
+    if early.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        raise ValueError(
+            f"{shown} does not exist in {zone_name}: the clocks skip that hour (spring forward); "
+            "choose a time outside the gap"
+        )
+    if early.utcoffset() != late.utcoffset():
+        first, second = (format_offset(early), format_offset(late))
+        raise ValueError(
+            f"{shown} occurs twice in {zone_name} (clocks fall back): write it with an offset, "
+            f"either {first} ({format_utc(early)}) or {second} ({format_utc(late)})"
+        )
+    return early.astimezone(UTC)
+
+
+def format_offset(moment: datetime) -> str:
+    """ISO form of an aware datetime with its own offset, e.g. 2022-11-06T01:30:00-04:00."""
+    return moment.isoformat(timespec="seconds")
+
+
+def format_utc(instant: datetime) -> str:
+    """UTC instant as in the JSON output: ``2009-06-16T04:45:00Z``."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_local(instant: datetime, zone_name: str) -> datetime:
+    """The wall-clock time of ``instant`` in ``zone_name``."""
+    return instant.astimezone(zone(zone_name))
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``90m``, ``1h30m``, ``2h``, ``1d`` or ISO 8601 ``PT1H30M`` into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"expected a duration such as '90m', '1h30m' or 'PT1H30M', got {value!r}")
+    text = value.strip()
+    short = _SHORT_DURATION.match(text)
+    if short and text:
+        return timedelta(days=int(short["d"] or 0), hours=int(short["h"] or 0), minutes=int(short["m"] or 0))
+    if text.upper().startswith("P"):
+        try:
+            parsed = pendulum.parse(text.upper())
+        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            parsed = None
+        if isinstance(parsed, pendulum.Duration):
+            if parsed.years or parsed.months:
+                raise ValueError(f"{text!r}: years and months have no fixed length; use days")
+            return timedelta(seconds=parsed.total_seconds())
+    raise ValueError(f"{text!r} is not a duration: write e.g. '90m', '1h30m', '2h', '1d' or 'PT1H30M'")
+
+
+@dataclass(frozen=True)
+class SlotGrid:
+    """The horizon cut into equal slots; slot i starts at ``start + i * slot_minutes``."""
+
+    start: datetime
+    slot_minutes: int
+    count: int
+
+    @classmethod
+    def over(cls, start: datetime, end: datetime, slot_minutes: int) -> SlotGrid:
+        """The slots of ``[start, end)``; a partial slot at the end is dropped."""
+        count = int((end - start) // timedelta(minutes=slot_minutes))
+        return cls(start=start, slot_minutes=slot_minutes, count=max(count, 0))
+
+    @property
+    def slot(self) -> timedelta:
+        return timedelta(minutes=self.slot_minutes)
+
+    @property
+    def end(self) -> datetime:
+        """End of the last whole slot."""
+        return self.instant(self.count)
+
+    def instant(self, index: int) -> datetime:
+        """Start instant of slot ``index`` (``count`` gives the grid's end)."""
+        return self.start + index * self.slot
+
+    def slots_for(self, duration: timedelta) -> int:
+        """How many whole slots a window of ``duration`` covers."""
+        return max(1, math.ceil(duration / self.slot))
+
+    def first_at_or_after(self, instant: datetime) -> int:
+        """Index of the first slot boundary at or after ``instant`` (may be < 0 or > count)."""
+        return math.ceil((instant - self.start) / self.slot)
+
+    def last_at_or_before(self, instant: datetime) -> int:
+        """Index of the last slot boundary at or before ``instant``."""
+        return math.floor((instant - self.start) / self.slot)
+
+    def slots_starting_in(self, start: datetime, end: datetime) -> range:
+        """Slots whose start instant s satisfies ``start <= s < end``, clipped to the grid."""
+        first = max(self.first_at_or_after(start), 0)
+        stop = min(self.first_at_or_after(end), self.count)
+        return range(first, max(first, stop))
+
+    def local_hours(self, zone_name: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Local hour (0-23) and weekday (Monday 0) of every slot's start in ``zone_name``."""
+        return _local_hours(self, zone_name)
+
+
+@lru_cache(maxsize=256)
+def _local_hours(grid: SlotGrid, zone_name: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    tz = zone(zone_name)
+    hours = np.empty(grid.count, dtype=np.int64)
+    weekdays = np.empty(grid.count, dtype=np.int64)
+    for index in range(grid.count):
+        local = grid.instant(index).astimezone(tz)
+        hours[index] = local.hour
+        weekdays[index] = local.weekday()
+    hours.flags.writeable = False
+    weekdays.flags.writeable = False
+    return hours, weekdays
