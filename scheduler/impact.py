@@ -68,12 +68,14 @@ class ImpactModel:
         soft = [o for o in self.problem.objections_on(request.id) if o.kind == "soft"]
         if not soft:
             return None
-        largest: dict[str, FloatArray] = defaultdict(lambda: np.ones(self.grid.count))
+        largest: dict[str, FloatArray] = defaultdict(lambda: np.full(self.grid.count, -np.inf))
         for objection in soft:
             weights = largest[objection.by]
             for span in objection.avoid:
                 slots = self.grid.slots_starting_in(span.start, span.end)
                 weights[slots.start : slots.stop] = np.maximum(weights[slots.start : slots.stop], objection.weight)
+        for weights in largest.values():
+            weights[np.isneginf(weights)] = 1.0  # no objection of theirs covers the slot
         regions = sorted(request.regions)
         factors = np.ones((len(regions), self.grid.count))
         stakeholders = self.problem.stakeholder_by_id

@@ -14,18 +14,20 @@ from graphlib import TopologicalSorter
 import numpy as np
 from ortools.sat.python import cp_model
 
-from scheduler.candidates import Candidates
+from scheduler.bounds import price
+from scheduler.candidates import Candidates, IntArray
 from scheduler.domain import Status
 from scheduler.rules import starts_overlapping
 
 Placement = dict[str, int | None]  # request id -> start slot, or None when unscheduled
 _PRECISION = 2**52
+_TOLERANCE = 1e-9  # relative: float sums of impacts differ in their last digits
 
 
 @dataclass(frozen=True)
 class ComponentResult:
     placement: Placement
-    status: Status
+    status: Status  # "infeasible": no placement within the kept starts (a narrowed model only)
     bound: float  # a lower bound on the impact of any schedule that places as many requests
 
 
@@ -38,39 +40,96 @@ def place(group: list[Candidates], *, time_limit_s: float, seed: int = 0) -> Com
     own_best = {c.id: c.best() for c in group}
     if all(start is not None for start in own_best.values()) and _fits(group, own_best):
         return ComponentResult(own_best, "optimal", _impact(group, own_best))
-    if time_limit_s <= 0:
-        fallback = greedy(group)
-        return ComponentResult(fallback, "feasible", _relaxed_bound(group, fallback))
-    return _CpSatComponent(group, seed).solve(time_limit_s)
+    first = greedy(group)
+    lower = _relaxed_bound(group, first)
+    if any(start is None for start in first.values()):
+        kept = {c.id: _cheapest_that_matter(c, group) for c in group}
+        return _CpSatComponent(group, kept, mandatory=set(), seed=seed).solve(time_limit_s, first, lower)
+    return _place_all(group, first, lower, time_limit_s=time_limit_s, seed=seed)
 
 
-def greedy(group: list[Candidates]) -> Placement:
-    """Each request in turn (predecessors first, fewest starts first) at its cheapest free start."""
+def _place_all(
+    group: list[Candidates], first: Placement, lower: float, *, time_limit_s: float, seed: int
+) -> ComponentResult:
+    """Optimal placement when every request fits (the greedy schedule placed them all).
+
+    Lagrangian prices give a lower bound and the starts no schedule cheaper than the best known
+    one can use; CP-SAT then proves the optimum among the few starts left.
+    """
+    kept = {c.id: _cheapest_that_matter(c, group) for c in group}
+    best, upper = first, _impact(group, first)
+    pricing = price(group, kept, upper)
+    guided_order = {c.id: kept[c.id][np.argsort(pricing.guided[c.id], kind="stable")] for c in group}
+    guided = greedy(group, order=guided_order)
+    if all(start is not None for start in guided.values()) and _impact(group, guided) < upper:
+        best, upper = guided, _impact(group, guided)
+    lower = max(lower, pricing.lower)
+    slack = upper - lower + _TOLERANCE * max(abs(upper), 1.0)
+    if upper - lower <= _TOLERANCE * max(abs(upper), 1.0):
+        return ComponentResult(best, "optimal", upper)
+    useful = {c.id: kept[c.id][pricing.reduced[c.id] <= slack] for c in group}
+    model = _CpSatComponent(group, useful, mandatory={c.id for c in group}, seed=seed)
+    result = model.solve(time_limit_s, best, lower)
+    if result.status == "infeasible":  # cannot happen in exact arithmetic: the best schedule is among the starts kept
+        return ComponentResult(best, "feasible", lower)
+    return result
+
+
+def _cheapest_that_matter(c: Candidates, group: list[Candidates]) -> IntArray:
+    """Positions of the starts worth considering, best first.
+
+    Another request j holding a shared resource blocks at most d_c + d_j - 1 starts of c, so
+    among c's 1 + sum(d_c + d_j - 1) cheapest starts one is always free, and moving c there never
+    costs more. ``after`` links break that argument: such requests keep every start.
+    """
+    ranked = c.ranked()
+    if _linked_by_after(c, group):
+        return ranked
+    enough = 1 + sum(c.slots + o.slots - 1 for o in group if o is not c and o.request.resources & c.request.resources)
+    return ranked[:enough]
+
+
+def _within(c: Candidates, sigma: float, positions: IntArray) -> IntArray:
+    """The positions whose start costs at most ``sigma`` more than the request's cheapest."""
+    limit = float(c.costs.min()) + sigma * (1 + _TOLERANCE) + _TOLERANCE
+    return positions[c.costs[positions] <= limit]
+
+
+def _linked_by_after(c: Candidates, group: list[Candidates]) -> bool:
+    return bool(c.request.after) or any(c.id in other.request.after for other in group)
+
+
+def greedy(group: list[Candidates], *, order: dict[str, IntArray] | None = None) -> Placement:
+    """Each request in turn (predecessors first, fewest starts first) at its cheapest free start.
+
+    ``order`` ranks each request's starts (positions into its ``starts``) instead of their impact.
+    """
     by_id = {c.id: c for c in group}
-    order = TopologicalSorter({c.id: [p for p in c.request.after if p in by_id] for c in group})
-    order.prepare()
+    sorter = TopologicalSorter({c.id: [p for p in c.request.after if p in by_id] for c in group})
+    sorter.prepare()
     count = len(group[0].all_costs)
     busy: dict[str, np.ndarray] = {}
     placement: Placement = {c.id: None for c in group}
-    while order.is_active():
-        ready = sorted(order.get_ready(), key=lambda i: (len(by_id[i].starts), i))
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=lambda i: (len(by_id[i].starts), i))
         for request_id in ready:
             candidate = by_id[request_id]
-            placement[request_id] = _cheapest_free(candidate, busy, placement, by_id, count)
+            ranking = order[request_id] if order is not None else candidate.ranked()
+            placement[request_id] = _cheapest_free(candidate, ranking, busy, placement, by_id)
             start = placement[request_id]
             if start is not None:
                 for resource in candidate.request.resources:
                     busy.setdefault(resource, np.zeros(count, dtype=bool))[start : start + candidate.slots] = True
-            order.done(request_id)
+            sorter.done(request_id)
     return placement
 
 
 def _cheapest_free(
     candidate: Candidates,
+    ranking: IntArray,
     busy: dict[str, np.ndarray],
     placement: Placement,
     by_id: dict[str, Candidates],
-    count: int,
 ) -> int | None:
     earliest = 0
     for predecessor in candidate.request.after:
@@ -78,16 +137,13 @@ def _cheapest_free(
         if start is None:
             return None
         earliest = max(earliest, start + by_id[predecessor].slots)
-    taken = np.zeros(count, dtype=bool)
+    taken = np.zeros(len(candidate.all_costs), dtype=bool)
     for resource in candidate.request.resources:
         if resource in busy:
             taken |= busy[resource]
-    blocked = starts_overlapping(taken, candidate.slots)
-    for position in candidate.ranked():
-        start = int(candidate.starts[position])
-        if start >= earliest and not blocked[start]:
-            return start
-    return None
+    starts = candidate.starts[ranking]
+    free = np.flatnonzero((starts >= earliest) & ~starts_overlapping(taken, candidate.slots)[starts])
+    return int(starts[free[0]]) if len(free) else None
 
 
 def _fits(group: list[Candidates], placement: Placement) -> bool:
@@ -116,144 +172,130 @@ def _impact(group: list[Candidates], placement: Placement) -> float:
 
 
 def _relaxed_bound(group: list[Candidates], placement: Placement) -> float:
-    """Each placed request at its own cheapest start: no schedule placing them can cost less."""
+    """Each placed request at its own cheapest start: no schedule placing them costs less."""
     return sum(float(c.costs.min()) for c in group if placement[c.id] is not None and len(c.costs))
 
 
 class _CpSatComponent:
-    """The CP-SAT model of one component: data, variables, constraints, objective, solve, extract."""
+    """The CP-SAT model of one component: variables, constraints, objective, solve, extract.
 
-    def __init__(self, group: list[Candidates], seed: int) -> None:
+    A boolean per kept start of each request; time-indexed: at most one window holding a
+    resource covers any slot, whose linear relaxation is far tighter than a no-overlap constraint.
+    """
+
+    def __init__(self, group: list[Candidates], kept: dict[str, IntArray], *, mandatory: set[str], seed: int) -> None:
         self.group = group
         self.seed = seed
-        self.by_id = {c.id: c for c in group}
-        self.kept = {c.id: self._prune(c) for c in group}
         self.model = cp_model.CpModel()
-        self.choices: dict[str, list[tuple[int, cp_model.IntVar]]] = {}
+        self.starts = {c.id: np.sort(c.starts[kept[c.id]]) for c in group}
+        self.choices: dict[str, list[cp_model.IntVar]] = {}
         self.present: dict[str, cp_model.IntVar] = {}
-        self.start: dict[str, cp_model.IntVar] = {}
-        self.optional: list[str] = []
+        self.optional = [c.id for c in group if c.id not in mandatory]
         for c in group:
-            self._add_request(c)
+            self._add_request(c, c.id in mandatory)
         self._resources_never_overlap()
         self._after_starts_when_predecessor_ends()
         self._minimize_unplaced_then_impact()
 
-    def _linked_by_after(self, c: Candidates) -> bool:
-        return bool(c.request.after) or any(c.id in other.request.after for other in self.group)
-
-    def _neighbours(self, c: Candidates) -> list[Candidates]:
-        return [o for o in self.group if o is not c and o.request.resources & c.request.resources]
-
-    def _always_placeable_with(self, c: Candidates) -> int | None:
-        """How many starts guarantee a free one whatever the others do; None if ``after`` links it.
-
-        Another request j holding a shared resource blocks at most d_c + d_j - 1 starts of c.
-        """
-        if self._linked_by_after(c):
-            return None
-        return 1 + sum(c.slots + o.slots - 1 for o in self._neighbours(c))
-
-    def _prune(self, c: Candidates) -> np.ndarray:
-        # Only the cheapest starts matter: one of them is always free, and moving there never costs more.
-        enough = self._always_placeable_with(c)
-        ranked = c.ranked()
-        if enough is not None and len(ranked) > enough:
-            ranked = ranked[:enough]
-        return np.sort(ranked)
-
-    def _add_request(self, c: Candidates) -> None:
-        model = self.model
-        positions = self.kept[c.id]
-        starts = [int(c.starts[p]) for p in positions]
-        choices = [(start, model.new_bool_var("")) for start in starts]
+    def _add_request(self, c: Candidates, mandatory: bool) -> None:
+        # Each request starts at most once, at one of its kept starts (exactly once when it must be placed).
+        choices = [self.model.new_bool_var("") for _ in self.starts[c.id]]
         self.choices[c.id] = choices
-        present = model.new_bool_var(f"present_{c.id}")
-        model.add(sum(var for _, var in choices) == present)
-        enough = self._always_placeable_with(c)
-        if enough is not None and len(c.starts) >= enough:
-            model.add(present == 1)
-        else:
-            self.optional.append(c.id)
+        present = self.model.new_bool_var(f"present_{c.id}")
+        self.model.add(sum(choices) == present)
+        if mandatory:
+            self.model.add(present == 1)
         self.present[c.id] = present
-        if not starts:
-            return
-        start_var = model.new_int_var_from_domain(cp_model.Domain.from_values(starts), f"start_{c.id}")
-        chosen = cp_model.LinearExpr.weighted_sum([var for _, var in choices], [start for start, _ in choices])
-        model.add(start_var == chosen).only_enforce_if(present)
-        self.start[c.id] = start_var
 
     def _resources_never_overlap(self) -> None:
         # Windows that share a resource never overlap (touching end to start is fine).
-        intervals: dict[str, list[cp_model.IntervalVar]] = {}
+        holders: dict[str, list[Candidates]] = {}
         for c in self.group:
-            if c.id not in self.start:
-                continue
-            present = self.present[c.id]
-            interval = self.model.new_optional_fixed_size_interval_var(self.start[c.id], c.slots, present, "")
             for resource in c.request.resources:
-                intervals.setdefault(resource, []).append(interval)
-        for shared in intervals.values():
-            if len(shared) > 1:
-                self.model.add_no_overlap(shared)
+                holders.setdefault(resource, []).append(c)
+        for sharing in holders.values():
+            if len(sharing) < 2:
+                continue
+            slots, literals = [], []
+            for c in sharing:
+                indices = np.array([var.index for var in self.choices[c.id]], dtype=np.int64)
+                slots.append((self.starts[c.id][:, None] + np.arange(c.slots)[None, :]).ravel())
+                literals.append(np.repeat(indices, c.slots))
+            covered, owners = np.concatenate(slots), np.concatenate(literals)
+            order = np.argsort(covered, kind="stable")
+            covered, owners = covered[order], owners[order]
+            bounds = np.flatnonzero(np.diff(covered)) + 1
+            for clique in np.split(owners, bounds):
+                if len(clique) > 1:
+                    self.model.proto.constraints.add().at_most_one.literals.extend(clique.tolist())
 
     def _after_starts_when_predecessor_ends(self) -> None:
         # A request starts no earlier than its predecessors end; without them it is not scheduled.
+        by_id = {c.id: c for c in self.group}
         for c in self.group:
             for predecessor in c.request.after:
-                if c.id not in self.start:
-                    break
-                if predecessor not in self.start:
+                if predecessor not in by_id:
                     self.model.add(self.present[c.id] == 0)
                     continue
                 self.model.add_implication(self.present[c.id], self.present[predecessor])
-                ends = self.start[predecessor] + self.by_id[predecessor].slots
-                self.model.add(self.start[c.id] >= ends).only_enforce_if(self.present[c.id])
+                ends = self._start(predecessor) + by_id[predecessor].slots
+                self.model.add(self._start(c.id) >= ends).only_enforce_if(self.present[c.id])
+
+    def _start(self, request_id: str) -> cp_model.LinearExprT:
+        return cp_model.LinearExpr.weighted_sum(self.choices[request_id], self.starts[request_id].tolist())
 
     def _minimize_unplaced_then_impact(self) -> None:
         # Most requests placed first, then least impact, then the previous version's windows kept.
-        n = len(self.group)
-        self.tie = n + 1
-        largest = max((float(c.costs[self.kept[c.id]].max()) for c in self.group if len(self.kept[c.id])), default=0)
+        self.tie = len(self.group) + 1
+        by_id = {c.id: c for c in self.group}
+        largest = max((float(by_id[i].all_costs[s].max()) for i, s in self.starts.items() if len(s)), default=0.0)
         self.scale = (_PRECISION // self.tie**3) / largest if largest > 0 else 0.0
         variables: list[cp_model.IntVar] = []
         weights: list[int] = []
         biggest = 0
         for c in self.group:
-            own = [
-                round(c.cost_at(start) * self.scale) * self.tie + int(c.previous is not None and start != c.previous)
-                for start, _ in self.choices[c.id]
-            ]
-            variables += [var for _, var in self.choices[c.id]]
-            weights += own
-            biggest += max(own, default=0)
+            costs = np.rint(c.all_costs[self.starts[c.id]] * self.scale).astype(np.int64) * self.tie
+            if c.previous is not None:
+                costs += self.starts[c.id] != c.previous
+            variables += self.choices[c.id]
+            weights += costs.tolist()
+            biggest += int(costs.max(initial=0))
         self.unplaced_penalty = biggest + 1
-        absent = [self.present[i] for i in self.optional]
         objective = cp_model.LinearExpr.weighted_sum(variables, weights)
-        if absent:
-            objective += self.unplaced_penalty * (len(absent) - sum(absent))
+        if self.optional:
+            objective += self.unplaced_penalty * (len(self.optional) - sum(self.present[i] for i in self.optional))
         self.model.minimize(objective)
 
-    def solve(self, time_limit_s: float) -> ComponentResult:
-        hint = greedy(self.group)
+    def solve(self, time_limit_s: float, hint: Placement, lower: float) -> ComponentResult:
         for c in self.group:
-            for start, var in self.choices[c.id]:
+            for start, var in zip(self.starts[c.id].tolist(), self.choices[c.id], strict=True):
                 self.model.add_hint(var, hint[c.id] == start)
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1  # one worker is deterministic; components run side by side instead
         solver.parameters.random_seed = self.seed
         solver.parameters.max_time_in_seconds = max(time_limit_s, 0.001)
+        solver.parameters.cp_model_probing_level = 0  # probing thousands of cliques costs more than it finds
         code = solver.solve(self.model)
+        if code == cp_model.INFEASIBLE:
+            return ComponentResult(hint, "infeasible", lower)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return ComponentResult(hint, "feasible", _relaxed_bound(self.group, hint))
+            return ComponentResult(hint, "feasible", lower)
         placement: Placement = {
-            c.id: next((start for start, var in self.choices[c.id] if solver.boolean_value(var)), None)
+            c.id: next(
+                (
+                    s
+                    for s, var in zip(self.starts[c.id].tolist(), self.choices[c.id], strict=True)
+                    if solver.boolean_value(var)
+                ),
+                None,
+            )
             for c in self.group
         }
         impact = _impact(self.group, placement)
         if code == cp_model.OPTIMAL:
             return ComponentResult(placement, "optimal", impact)
         unplaced = sum(1 for i in self.optional if placement[i] is None)
-        lower = (solver.best_objective_bound - self.unplaced_penalty * unplaced - len(self.group)) / self.tie
-        bound = max(lower - len(self.group), 0) / self.scale if self.scale else 0.0
-        return ComponentResult(placement, "feasible", min(max(bound, _relaxed_bound(self.group, placement)), impact))
+        bound = (solver.best_objective_bound - self.unplaced_penalty * unplaced) / self.tie - len(self.group)
+        return ComponentResult(
+            placement, "feasible", min(max(bound / self.scale if self.scale else 0.0, lower), impact)
+        )

@@ -145,11 +145,21 @@ def format_path(loc: Iterable[int | str]) -> str:
     return path
 
 
+def _without_branch_tags(loc: tuple[int | str, ...]) -> list[int | str]:
+    """Drop the branch names tagged unions put in a location: ``negotiation[0].<action>``, ``.profile.<form>``."""
+    parts = list(loc)
+    for i in range(len(parts) - 1, 0, -1):
+        after_step = i == 2 and parts[0] == "negotiation"
+        after_profile = parts[i - 1] == "profile" and isinstance(parts[i - 2] if i >= 2 else None, int)
+        if after_step or after_profile:
+            del parts[i]
+    return parts
+
+
 def _first_error(error: ValidationError) -> ScenarioError:
     details = error.errors(include_url=False)
     first = details[0]
-    # Discriminated unions and ``str | model`` fields put the branch name in the location.
-    loc = [part for part in first["loc"] if part not in STEP_ACTIONS and part not in ("str", "ProfileIn")]
+    loc = _without_branch_tags(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r} (check its spelling; SPEC section 2 lists the keys)"

@@ -12,10 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainValidator,
     StringConstraints,
+    Tag,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -77,7 +80,10 @@ class RegionIn(Strict):
     id: Id
     timezone: str
     users: Annotated[float, Field(gt=0)]
-    profile: str | ProfileIn
+    profile: Annotated[
+        Annotated[str, Tag("name")] | Annotated[ProfileIn, Tag("inline")],
+        Discriminator(lambda value: "name" if isinstance(value, str) else "inline"),
+    ]
     services: dict[Id, Share] | None = None
 
 
@@ -118,13 +124,19 @@ class RequestIn(Strict):
     notice: Duration = timedelta(0)
     requested_by: Id | None = None
 
-    @model_validator(mode="after")
-    def _positive(self) -> RequestIn:
-        if self.duration <= timedelta(0):
-            raise ValueError("duration must be longer than 0")
-        if self.notice < timedelta(0):
-            raise ValueError("notice must not be negative")
-        return self
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, duration: timedelta) -> timedelta:
+        if duration <= timedelta(0):
+            raise ValueError("must be longer than 0")
+        return duration
+
+    @field_validator("notice")
+    @classmethod
+    def _not_negative(cls, notice: timedelta) -> timedelta:
+        if notice < timedelta(0):
+            raise ValueError("must not be negative")
+        return notice
 
 
 class StakeholderIn(Strict):

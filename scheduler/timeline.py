@@ -18,7 +18,11 @@ from numpy.typing import NDArray
 
 SLOT_MINUTES = (1, 5, 10, 15, 30, 60)
 
-_LOCAL = re.compile(r"^(?P<local>\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(?::\d{2})?)\s+(?P<zone>[A-Za-z][\w+\-/]*)$")
+_LOCAL = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
+    r"\s+(?P<zone>[A-Za-z][\w+\-/]*)$"
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHORT_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 
 
@@ -50,9 +54,17 @@ def parse_instant(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"expected a time such as '2009-06-15 21:45 America/Los_Angeles', got {value!r}")
     text = value.strip()
+    if _DATE.match(text):
+        raise ValueError(f"'{text}' is a date without a time: write e.g. '{text} 00:00 UTC'")
     local = _LOCAL.match(text)
     if local:
-        naive = datetime.fromisoformat(local["local"].replace(" ", "T"))
+        try:
+            day = date.fromisoformat(local["date"])
+            naive = datetime(
+                day.year, day.month, day.day, int(local["hour"]), int(local["minute"]), int(local["second"] or 0)
+            )
+        except ValueError as error:
+            raise ValueError(f"{text!r} is not a valid local time: {error}") from None
         return local_to_utc(naive, local["zone"])
     try:
         parsed = datetime.fromisoformat(text)

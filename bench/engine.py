@@ -1,0 +1,143 @@
+"""Engine benchmark: prints figures, asserts nothing (speed is measured here, not in timed tests).
+
+    python bench/engine.py                 # 1,000 requests: time, peak memory, greedy baseline
+    python bench/engine.py --large         # also 10,000 requests: time and gap
+
+The instance: 24 regions around the globe, a 7-day horizon at 5-minute slots, 3 services, a few
+weighted events, and requests of 30 min to 3 h with allowed ranges of 1 to 7 days, each holding
+one of 200 shared resources.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scheduler.candidates import build_candidates
+from scheduler.domain import Event, Problem, Region, Request, Version
+from scheduler.impact import ImpactModel
+from scheduler.optimizer import greedy
+from scheduler.profiles import BUILTIN
+from scheduler.solver import solve
+from scheduler.timeline import SlotGrid
+
+ZONES = [
+    "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
+    "America/Mexico_City", "America/Bogota", "Europe/London", "Europe/Paris", "Europe/Berlin", "Europe/Istanbul",
+    "Africa/Lagos", "Africa/Johannesburg", "Asia/Tehran", "Asia/Dubai", "Asia/Kolkata", "Asia/Kathmandu",
+    "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Asia/Seoul", "Australia/Sydney", "Australia/Adelaide",
+    "Pacific/Auckland",
+]  # fmt: skip
+SERVICES = {"web": 0.5, "mobile": 0.4, "api": 0.1}
+START = datetime(2026, 12, 14, tzinfo=UTC)
+
+
+def generate(requests: int = 1000, resources: int = 200, seed: int = 7) -> Problem:
+    """The benchmark instance described in the module docstring."""
+    rng = random.Random(seed)
+    grid = SlotGrid.over(START, START + timedelta(days=7), 5)
+    regions = tuple(
+        Region(
+            id=f"r{i:02d}-{zone.split('/')[-1].lower()}",
+            timezone=zone,
+            users=float(rng.randint(100_000, 10_000_000)),
+            profile=BUILTIN["business" if i % 4 == 0 else "consumer"],
+            shares=SERVICES,
+        )
+        for i, zone in enumerate(ZONES)
+    )
+    events = tuple(
+        Event(
+            id=f"event-{i}",
+            name=f"event {i}",
+            regions=frozenset(rng.sample([r.id for r in regions], 3)),
+            services=frozenset(SERVICES),
+            start=START + timedelta(hours=rng.randint(0, 150)),
+            end=START + timedelta(hours=rng.randint(151, 168)),
+            weight=rng.choice([2.0, 3.0, 5.0]),
+        )
+        for i in range(6)
+    )
+    region_ids = [r.id for r in regions]
+    items = []
+    for i in range(requests):
+        duration = timedelta(minutes=5 * rng.randint(6, 36))
+        span = timedelta(days=rng.randint(1, 7))
+        earliest = START + timedelta(minutes=5 * rng.randint(0, int((timedelta(days=7) - span) / timedelta(minutes=5))))
+        items.append(
+            Request(
+                id=f"q{i:05d}",
+                title=f"request {i}",
+                duration=duration,
+                earliest=earliest,
+                deadline=earliest + span,
+                services=frozenset(rng.sample(list(SERVICES), rng.randint(1, 3))),
+                regions=frozenset(region_ids if rng.random() < 0.5 else rng.sample(region_ids, rng.randint(1, 24))),
+                severity=rng.choice([1.0, 1.0, 0.5, 0.25]),
+                resources=frozenset({f"res-{rng.randrange(resources)}"}),
+            )
+        )
+    return Problem(
+        name="bench",
+        grid=grid,
+        now=START,
+        services=SERVICES,
+        regions=regions,
+        requests=tuple(items),
+        events=events,
+    )
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def greedy_objective(problem: Problem) -> tuple[float, int]:
+    """Requests in input order, each at its cheapest start still free: what a careful human would do."""
+    impact = ImpactModel(problem)
+    candidates = [build_candidates(problem, impact, request) for request in problem.requests]
+    placement = greedy(candidates)
+    placed = [c for c in candidates if placement[c.id] is not None]
+    return sum(c.cost_at(placement[c.id]) for c in placed), len(placed)  # type: ignore[arg-type]
+
+
+def report(label: str, version: Version, seconds: float) -> None:
+    gap = (version.objective - version.bound) / version.objective if version.objective else 0.0
+    print(
+        f"{label}: {seconds:.2f} s, status {version.status}, {len(version.windows)} scheduled, "
+        f"{len(version.unscheduled)} unscheduled, objective {version.objective:,.0f}, bound {version.bound:,.0f}, "
+        f"gap {gap:.4%}, peak RSS {peak_rss_mb():,.0f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--large", action="store_true", help="also run 10,000 requests")
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    args = parser.parse_args()
+
+    problem = generate()
+    started = time.perf_counter()
+    version = solve(problem, time_limit_s=args.time_limit)
+    report("1,000 requests", version, time.perf_counter() - started)
+    baseline, placed = greedy_objective(problem)
+    print(
+        f"greedy baseline: objective {baseline:,.0f} ({placed} scheduled), "
+        f"{(baseline - version.objective) / version.objective:+.2%} against the optimizer"
+    )
+    if args.large:
+        large = generate(requests=10_000, resources=2_000, seed=11)
+        started = time.perf_counter()
+        version = solve(large, time_limit_s=args.time_limit)
+        report("10,000 requests", version, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()
