@@ -102,7 +102,10 @@ def peak_rss_mb() -> float:
 def greedy_objective(problem: Problem) -> tuple[float, int]:
     """Requests in input order, each at its cheapest start still free: what a careful human would do."""
     impact = ImpactModel(problem)
-    candidates = [build_candidates(problem, impact, request) for request in problem.requests]
+    candidates = [
+        build_candidates(problem, request, impact.window_costs(request, problem.grid.slots_for(request.duration)))
+        for request in problem.requests
+    ]
     placement = greedy(candidates)
     placed = [c for c in candidates if placement[c.id] is not None]
     return sum(c.cost_at(placement[c.id]) for c in placed), len(placed)  # type: ignore[arg-type]

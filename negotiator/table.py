@@ -1,24 +1,32 @@
-"""The human-readable output of ``negotiator run``: each version, its windows in every region's time."""
+"""The human-readable output of ``negotiator run``: the negotiation told as a story.
+
+Version 1, then every step in order: refused steps with their reason, counter-proposals with their
+impact, and each new version with what moved, the change of impact in each region, and every window
+in UTC and in each region's local time with why it is there.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from datetime import datetime
+
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from scheduler.domain import Problem, Version, Window
-from scheduler.negotiation import Replay, StepResult
-from scheduler.timeline import to_local
+from scheduler.explain import WhyHere, explain_version
+from scheduler.negotiation import Counter, Replay, StepResult
+from scheduler.timeline import format_utc, to_local
 
 
 def user_minutes(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def local_window(window: Window, timezone: str) -> str:
+def local_window(start: datetime, end: datetime, timezone: str) -> str:
     """``Tue 16 Jun 03:00–04:30 (UTC-07:00)`` in the given zone."""
-    start, end = to_local(window.start, timezone), to_local(window.end, timezone)
+    start, end = to_local(start, timezone), to_local(end, timezone)
     end_format = "%H:%M" if end.date() == start.date() else "%a %d %b %H:%M"
     offset = start.strftime("%z")
     return f"{start:%a %d %b %H:%M}–{end:{end_format}} (UTC{offset[:3]}:{offset[3:]})"
@@ -29,40 +37,79 @@ def against_preferred(window: Window) -> str:
         return ""
     saved = window.preferred_impact - window.impact
     share = f" ({saved / window.preferred_impact:.0%})" if window.preferred_impact else ""
-    return f"preferred start: {user_minutes(window.preferred_impact)}, saves {user_minutes(saved)}{share}"
+    return f"at the preferred start: {user_minutes(window.preferred_impact)}, this saves {user_minutes(saved)}{share}"
 
 
-def windows_table(problem: Problem, version: Version) -> Table:
-    """One block per window: UTC and total first, then each region in its own time."""
-    table = Table(show_lines=True)
-    table.add_column("request", style="bold", overflow="fold")
+def why_text(problem: Problem, window: Window, why: WhyHere | None) -> str:
+    if why is None:
+        return ""
+    lines = []
+    if why.cheaper_blocked_by:
+        ruled = ", ".join(
+            f"{b.rule} ({b.starts} starts, from {user_minutes(b.cheapest_impact)})" for b in why.cheaper_blocked_by
+        )
+        lines.append(f"cheaper starts ruled out by: {ruled}")
+    else:
+        lines.append("no allowed start costs less")
+    if why.alternatives:
+        grid = problem.grid
+        options = ", ".join(
+            f"{grid.instant(alt.start):%a %d %b %H:%MZ} "
+            f"({user_minutes(alt.impact)}, {_change(window.impact, alt.impact)})"
+            for alt in why.alternatives
+        )
+        lines.append(f"next best: {options}")
+    return "\n".join(lines)
+
+
+def _change(before: float, after: float) -> str:
+    if before == 0:
+        return f"{after - before:+,.0f}"
+    return f"{(after - before) / before:+.0%}"
+
+
+def window_block(problem: Problem, window: Window, why: WhyHere | None) -> Group:
+    """One window: UTC and total first, then each region in its own time; then why it is there."""
+    request = problem.request_by_id.get(window.request)
+    title = window.request
+    if request is not None and request.title != window.request:
+        title += f" — {request.title}"
+    table = Table(title=title, title_justify="left", title_style="bold")
     table.add_column("where")
-    table.add_column("window", no_wrap=True)
-    table.add_column("impact (user-min)", justify="right", no_wrap=True)
+    table.add_column("window")
+    table.add_column("impact (user-min)", justify="right")
     zones = {region.id: region.timezone for region in problem.regions}
+    table.add_row("UTC", local_window(window.start, window.end, "UTC"), user_minutes(window.impact), style="bold")
+    for region, impact in window.impact_by_region.items():
+        table.add_row(region, local_window(window.start, window.end, zones[region]), user_minutes(impact))
+    notes = [part for part in (against_preferred(window), why_text(problem, window, why)) if part]
+    return Group(table, *(Text(note, style="green") for note in notes))
+
+
+def region_totals(version: Version) -> dict[str, float]:
+    totals: dict[str, float] = {}
     for window in version.windows:
-        request = problem.request_by_id.get(window.request)
-        title = (
-            window.request
-            if request is None or request.title == window.request
-            else f"{window.request}\n{request.title}"
-        )
-        regions = list(window.impact_by_region)
-        table.add_row(
-            title,
-            "UTC\n" + "\n".join(regions),
-            "\n".join([local_window(window, "UTC"), *(local_window(window, zones[r]) for r in regions)]),
-            "\n".join([user_minutes(window.impact), *(user_minutes(window.impact_by_region[r]) for r in regions)]),
-        )
-        note = against_preferred(window)
-        if note:
-            table.add_row("", "", Text(note, style="green"), "")
+        for region, value in window.impact_by_region.items():
+            totals[region] = totals.get(region, 0.0) + value
+    return totals
+
+
+def change_by_region(before: Version, after: Version) -> Table:
+    """The impact each region bears, before and after a change."""
+    old, new = region_totals(before), region_totals(after)
+    table = Table(title="impact by region (user-minutes)", title_justify="left")
+    for column in ("region", f"version {before.version}", f"version {after.version}", "change"):
+        table.add_column(column, justify="left" if column == "region" else "right")
+    for region in sorted(set(old) | set(new)):
+        a, b = old.get(region, 0.0), new.get(region, 0.0)
+        if a or b:
+            table.add_row(region, user_minutes(a), user_minutes(b), _change(a, b))
     return table
 
 
-def version_panel(problem: Problem, version: Version, cause: StepResult | None) -> Panel:
+def version_panel(problem: Problem, version: Version, cause: StepResult | None, before: Version | None) -> Panel:
     """One version: its status, windows, unscheduled requests with reasons, and what moved."""
-    parts: list[Table | Text] = []
+    parts: list[RenderableType] = []
     headline = f"{version.status}, total impact {user_minutes(version.objective)} user-minutes"
     if version.status == "feasible":
         headline += f" (lower bound {user_minutes(version.bound)})"
@@ -71,23 +118,43 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None) 
     parts.append(Text(headline))
     if cause is not None:
         parts.append(Text(f"after step {cause.index}: {cause.action} by {cause.by}", style="italic"))
-    if version.windows:
-        parts.append(windows_table(problem, version))
+    why = explain_version(problem, version)
+    parts += [window_block(problem, window, why.get(window.request)) for window in version.windows]
     for item in version.unscheduled:
         parts.append(Text(f"not scheduled: {item.request} — {', '.join(item.reasons)}", style="red"))
-    if version.moved:
-        parts.append(Text(f"moved: {', '.join(version.moved)}", style="yellow"))
-    if version.moved_announced:
-        parts.append(Text(f"announced windows moved: {', '.join(version.moved_announced)}", style="bold red"))
+    if before is not None:
+        parts.append(Text(f"moved: {', '.join(version.moved) or 'nothing'}", style="yellow"))
+        if version.moved_announced:
+            parts.append(Text(f"announced windows moved: {', '.join(version.moved_announced)}", style="bold red"))
+        parts.append(change_by_region(before, version))
     return Panel(Group(*parts), title=f"version {version.version}", title_align="left")
 
 
+def counter_text(step: StepResult, counter: Counter) -> Text:
+    verdict = "allowed" if counter.allowed else f"not allowed ({', '.join(counter.blocked_by)})"
+    line = f"step {step.index}: {step.by} proposes {format_utc(counter.start)}: impact {user_minutes(counter.impact)}"
+    if counter.current_impact is not None:
+        line += (
+            f" against {user_minutes(counter.current_impact)} now ({_change(counter.current_impact, counter.impact)})"
+        )
+    by_region = ", ".join(f"{region} {user_minutes(value)}" for region, value in counter.impact_by_region.items())
+    return Text(f"{line}; {verdict}\n  by region: {by_region}", style="cyan")
+
+
 def render(replay: Replay, console: Console) -> None:
-    """Print every version of a replay, and every refused step, in order."""
-    causes = {step.version: step for step in replay.steps if step.version is not None}
+    """Print version 1, then every step in order with what it did."""
     console.print(Text(f"{replay.scenario} — {replay.slot_minutes}-minute slots", style="bold"))
+    console.print(version_panel(replay.problems[0], replay.versions[0], None, None))
+    position = {version.version: i for i, version in enumerate(replay.versions)}
     for step in replay.steps:
         if not step.accepted:
-            console.print(Text(f"step {step.index} refused: {step.action} by {step.by}: {step.reason}", style="red"))
-    for version in replay.versions:
-        console.print(version_panel(replay.problem, version, causes.get(version.version)))
+            console.print(Text(f"step {step.index}: {step.action} by {step.by} refused: {step.reason}", style="red"))
+        elif step.counter is not None:
+            console.print(counter_text(step, step.counter))
+        elif step.action == "approve":
+            console.print(
+                Text(f"step {step.index}: {step.by} approved version {step.version}; its windows are announced")
+            )
+        elif step.version is not None:
+            i = position[step.version]
+            console.print(version_panel(replay.problems[i], replay.versions[i], step, replay.versions[i - 1]))

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scheduler.domain import Problem, Request, Version
-from scheduler.impact import FloatArray, ImpactModel
+from scheduler.impact import FloatArray
 from scheduler.rules import Blocked, allowed_starts, blocked_starts
 
 IntArray = NDArray[np.int64]
@@ -45,13 +45,22 @@ class Candidates:
 
 
 def build_candidates(
-    problem: Problem, impact: ImpactModel, request: Request, previous: Version | None = None
+    problem: Problem, request: Request, all_costs: FloatArray, previous: Version | None = None
 ) -> Candidates:
-    """The request's allowed starts under every single-request rule, with their impact."""
+    """The request's allowed starts under every single-request rule, with their impact.
+
+    A fixed window (started, announced or pinned: ``problem.fixed``) is its request's only start.
+    """
     slots = problem.grid.slots_for(request.duration)
     rules = tuple(blocked_starts(problem, request, slots))
-    all_costs = impact.window_costs(request, slots)
-    allowed = allowed_starts(list(rules))
+    fixed = problem.fixed.get(request.id)
+    if fixed is not None:
+        allowed = np.zeros(problem.grid.count, dtype=bool)
+        index = problem.grid.first_at_or_after(fixed)
+        if 0 <= index < problem.grid.count and index + slots <= problem.grid.count:
+            allowed[index] = True
+    else:
+        allowed = allowed_starts(list(rules))
     if any(predecessor not in problem.request_by_id for predecessor in request.after):
         allowed[:] = False  # a predecessor that was withdrawn is never scheduled, so neither is this
     starts = np.flatnonzero(allowed).astype(np.int64)

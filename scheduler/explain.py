@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from scheduler.candidates import Candidates
+from scheduler.candidates import Candidates, build_candidates
+from scheduler.domain import Problem, Version
+from scheduler.impact import ImpactModel
 from scheduler.optimizer import Placement
 from scheduler.rules import Blocked, covering_rules
 
@@ -41,3 +45,69 @@ def unscheduled_reasons(
     reasons = covering_rules(rules, everywhere)
     still_free = everywhere & ~np.logical_or.reduce([rule.starts for rule in rules])
     return (*reasons, TIME_LIMIT) if still_free.any() else reasons
+
+
+@dataclass(frozen=True)
+class Alternative:
+    start: int  # slot index
+    impact: float
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A rule that rules out starts cheaper than the chosen one."""
+
+    rule: str
+    starts: int  # how many cheaper starts it forbids
+    cheapest_impact: float  # the impact of the cheapest of them
+
+
+@dataclass(frozen=True)
+class WhyHere:
+    alternatives: tuple[Alternative, ...]  # the next-best allowed starts, not overlapping each other
+    cheaper_blocked_by: tuple[Blocker, ...]  # what rules out the starts that would cost less
+
+
+def why_here(
+    candidate: Candidates, start: int, placement: Placement, candidates: dict[str, Candidates], *, alternatives: int = 3
+) -> WhyHere:
+    """Why a window is where it is: the rules that forbid cheaper starts, and the next-best starts."""
+    others = {request: at for request, at in placement.items() if request != candidate.id}
+    rules = [*candidate.rules, *placement_rules(candidate, others, candidates)]
+    costs = candidate.all_costs
+    chosen = costs[start]
+    cheaper = costs < chosen - 1e-9 * max(abs(chosen), 1.0)
+    blockers = []
+    for rule in rules:
+        hit = rule.starts & cheaper
+        if hit.any():
+            blockers.append(Blocker(rule.rule, int(hit.sum()), float(costs[hit].min())))
+    blockers.sort(key=lambda blocker: (blocker.cheapest_impact, blocker.rule))
+    free = ~np.logical_or.reduce([rule.starts for rule in rules]) & np.isfinite(costs)
+    listed: list[Alternative] = []
+    taken = [start]
+    for index in np.lexsort((np.arange(len(costs)), costs)):
+        if len(listed) == alternatives:
+            break
+        if free[index] and all(abs(int(index) - t) >= candidate.slots for t in taken):
+            listed.append(Alternative(int(index), float(costs[index])))
+            taken.append(int(index))
+    return WhyHere(tuple(listed), tuple(blockers))
+
+
+def explain_version(problem: Problem, version: Version) -> dict[str, WhyHere]:
+    """``why_here`` for every window of a version of ``problem``."""
+    impact = ImpactModel(problem)
+    grid = problem.grid
+    candidates = {
+        r.id: build_candidates(problem, r, impact.window_costs(r, grid.slots_for(r.duration))) for r in problem.requests
+    }
+    placement: Placement = {r.id: None for r in problem.requests}
+    placement.update({w.request: grid.first_at_or_after(w.start) for w in version.windows})
+    return {
+        window.request: why_here(
+            candidates[window.request], grid.first_at_or_after(window.start), placement, candidates
+        )
+        for window in version.windows
+        if window.request in candidates
+    }

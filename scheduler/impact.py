@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
+from datetime import datetime
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -46,6 +48,15 @@ class ImpactModel:
             services = np.array([self.service_index[k] for k in sorted(event.services)])
             multipliers[np.ix_(regions, services, np.arange(slots.start, slots.stop))] *= event.weight
         return multipliers
+
+    def for_problem(self, problem: Problem) -> ImpactModel:
+        """This model for a problem with the same grid, regions, services and events.
+
+        Only requests and objections may differ; the per-scope harm computed so far is shared.
+        """
+        model = copy.copy(self)
+        model.problem = problem
+        return model
 
     def slot_harm(self, request: Request) -> FloatArray:
         """Harm of each of the request's regions in each slot, before severity: shape (regions, slots).
@@ -102,3 +113,10 @@ class ImpactModel:
         window = self.slot_harm(request)[:, start : start + slots].sum(axis=1)
         scale = request.severity * self.grid.slot_minutes
         return {region: float(value * scale) for region, value in zip(sorted(request.regions), window, strict=True)}
+
+
+def impact_at(problem: Problem, request: Request, start: datetime) -> dict[str, float]:
+    """Impact by region of the request's window at any ``start``, whatever the constraints."""
+    slots = problem.grid.slots_for(request.duration)
+    grid = SlotGrid(start=start, slot_minutes=problem.grid.slot_minutes, count=slots)
+    return ImpactModel(problem, grid).impact_by_region(request, 0, slots)

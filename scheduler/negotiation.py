@@ -1,12 +1,33 @@
-"""Replay of a scenario's negotiation steps (SPEC section 7): versions, one per accepted change."""
+"""Negotiation (SPEC section 7): stakeholders' steps, checked against their authority, each accepted
+change producing a new version that moves as little as it must.
+
+``Negotiation`` holds the state between steps and is what the command line's replay and the HTTP
+service both drive; ``replay`` runs a scenario's ``negotiation:`` list through it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from scheduler.domain import Problem, Version
-from scheduler.scenario import Scenario
-from scheduler.solver import solve
+from scheduler.domain import Objection, Problem, Request, Stakeholder, TimeRange, Version
+from scheduler.errors import StepRejected
+from scheduler.impact import impact_at
+from scheduler.rules import Blocked, blocked_starts
+from scheduler.scenario import Scenario, Step
+from scheduler.solver import Planner
+
+
+@dataclass(frozen=True)
+class Counter:
+    """What a counter-proposal would do: its impact against the current window, and what forbids it."""
+
+    start: datetime
+    impact: float
+    impact_by_region: dict[str, float]
+    current_impact: float | None  # None when the request has no window now
+    allowed: bool
+    blocked_by: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -15,8 +36,9 @@ class StepResult:
     action: str
     by: str
     accepted: bool
-    version: int | None = None
-    reason: str | None = None
+    version: int | None = None  # the version the step produced (approve: the version it approved)
+    reason: str | None = None  # why a step was refused
+    counter: Counter | None = None
 
 
 @dataclass(frozen=True)
@@ -25,20 +47,276 @@ class Replay:
     slot_minutes: int
     steps: tuple[StepResult, ...]
     versions: tuple[Version, ...]
-    problem: Problem  # as it stands after the last step
+    problems: tuple[Problem, ...]  # the problem each version solved, in the same order
 
     @property
     def final(self) -> Version:
         return self.versions[-1]
 
+    @property
+    def problem(self) -> Problem:
+        """The problem as it stands after the last step."""
+        return self.problems[-1]
+
+
+@dataclass
+class Negotiation:
+    """The state of one negotiation: the current problem, its versions and what was announced."""
+
+    problem: Problem
+    planner: Planner
+    versions: list[Version] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    announced: dict[str, datetime] = field(default_factory=dict)
+    pinned: dict[str, datetime] = field(default_factory=dict)
+    withdrawn: set[str] = field(default_factory=set)
+
+    @classmethod
+    def open(cls, problem: Problem, *, time_limit_s: float = 10.0, seed: int = 0) -> Negotiation:
+        """Version 1, computed at the problem's ``now`` before any step."""
+        negotiation = cls(problem=problem, planner=Planner(time_limit_s=time_limit_s, seed=seed))
+        negotiation._publish(problem)
+        return negotiation
+
+    @property
+    def current(self) -> Version:
+        return self.versions[-1]
+
+    def apply(self, step: Step) -> StepResult:
+        """Run one step: refused steps change nothing; accepted ones (but approve) add a version."""
+        if step.at is not None and step.at > self.problem.now:
+            self.problem = replace(self.problem, now=step.at)
+        said = (step.index, step.action, step.by)
+        try:
+            stakeholder = self._stakeholder(step.by)
+            if step.action == "approve":
+                self._approve(stakeholder)
+                return StepResult(*said, accepted=True, version=self.current.version)
+            if step.action == "counter":
+                return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step))
+            changed = ACTIONS[step.action](self, stakeholder, step)
+        except StepRejected as refusal:
+            return StepResult(*said, accepted=False, reason=str(refusal))
+        self._publish(changed)
+        return StepResult(*said, accepted=True, version=self.current.version)
+
+    # -- the actions -------------------------------------------------------------------------
+
+    def _object(self, stakeholder: Stakeholder, step: Step) -> Problem:
+        # Representatives and approvers object to requests that touch their regions and services.
+        request = self._request(step)
+        _require(stakeholder, ("representative", "approver"), "object")
+        _require_scope_meets(stakeholder, request)
+        avoid = step.avoid if step.avoid is not None else self._current_window(request.id)
+        kind = step.kind or "veto"
+        objection = Objection(
+            rule=f"{kind if kind == 'veto' else 'soft'}:{step.index}",
+            by=stakeholder.id,
+            request=request.id,
+            kind=kind,
+            avoid=avoid,
+            weight=step.weight if step.weight is not None else 10.0,
+            reason=step.reason,
+        )
+        return replace(self.problem, objections=(*self.problem.objections, objection))
+
+    def _declare_event(self, stakeholder: Stakeholder, step: Step) -> Problem:
+        # Representatives declare events inside their scope; approvers anywhere.
+        assert step.event is not None
+        _require(stakeholder, ("representative", "approver"), "declare events")
+        event = step.event
+        if stakeholder.role != "approver":
+            outside = sorted(event.regions - stakeholder.regions) + sorted(event.services - stakeholder.services)
+            if outside:
+                raise StepRejected(f"outside scope: the event covers {', '.join(outside)}")
+        if any(existing.id == event.id for existing in self.problem.events):
+            raise StepRejected(f"an event {event.id!r} exists already")
+        return replace(self.problem, events=(*self.problem.events, event))
+
+    def _submit(self, stakeholder: Stakeholder, step: Step) -> Problem:
+        # Requesters submit their own requests; approvers anyone's.
+        assert step.request is not None
+        _require(stakeholder, ("requester", "approver"), "submit requests")
+        request = step.request
+        if request.requested_by is None:
+            request = replace(request, requested_by=stakeholder.id)
+        if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
+            raise StepRejected(f"a requester submits only their own requests, not {request.requested_by!r}'s")
+        if request.id in self.problem.request_by_id or request.id in self.withdrawn:
+            raise StepRejected(f"a request {request.id!r} exists already")
+        return replace(self.problem, requests=(*self.problem.requests, request))
+
+    def _withdraw(self, stakeholder: Stakeholder, step: Step) -> Problem:
+        # A request is withdrawn by whoever requested it, or by an approver.
+        request = self._request(step)
+        if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
+            raise StepRejected("only its requester or an approver may withdraw a request")
+        window = self.current.window_by_request.get(request.id)
+        if window is not None and window.start < self.problem.now:
+            raise StepRejected("its window has started")
+        self.withdrawn.add(request.id)
+        self.announced.pop(request.id, None)
+        self.pinned.pop(request.id, None)
+        requests = tuple(r for r in self.problem.requests if r.id != request.id)
+        objections = tuple(o for o in self.problem.objections if o.request != request.id)
+        return replace(self.problem, requests=requests, objections=objections)
+
+    def _approve(self, stakeholder: Stakeholder) -> None:
+        # Approvers approve the current version; its windows become announced.
+        _require(stakeholder, ("approver",), "approve")
+        self.versions[-1] = replace(self.current, approved=True)
+        self.announced = {window.request: window.start for window in self.current.windows}
+
+    def _pin(self, stakeholder: Stakeholder, step: Step) -> Problem:
+        # Approvers fix a request at a start its own rules allow.
+        request = self._request(step)
+        _require(stakeholder, ("approver",), "pin")
+        assert step.start is not None
+        blocked = self._blocked_at(request, step.start)
+        if blocked:
+            raise StepRejected(f"that start is not allowed: {', '.join(blocked)}")
+        self.pinned[request.id] = step.start
+        return self.problem
+
+    def _counter(self, stakeholder: Stakeholder, step: Step) -> Counter:
+        # Whoever may object may propose another start; it changes nothing.
+        request = self._request(step)
+        _require(stakeholder, ("representative", "approver"), "counter-propose")
+        _require_scope_meets(stakeholder, request)
+        assert step.start is not None
+        impact = impact_at(self.problem, request, step.start)
+        current = self.current.window_by_request.get(request.id)
+        blocked = self._blocked_at(request, step.start)
+        return Counter(
+            start=step.start,
+            impact=sum(impact.values()),
+            impact_by_region=impact,
+            current_impact=current.impact if current is not None else None,
+            allowed=not blocked,
+            blocked_by=tuple(blocked),
+        )
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _stakeholder(self, stakeholder_id: str) -> Stakeholder:
+        stakeholder = self.problem.stakeholder_by_id.get(stakeholder_id)
+        if stakeholder is None:
+            raise StepRejected(f"unknown stakeholder {stakeholder_id!r}")
+        if stakeholder.role == "observer":
+            raise StepRejected("observers can read, nothing else")
+        return stakeholder
+
+    def _request(self, step: Step) -> Request:
+        assert step.request_id is not None
+        if step.request_id in self.withdrawn:
+            raise StepRejected(f"request {step.request_id!r} was withdrawn")
+        request = self.problem.request_by_id.get(step.request_id)
+        if request is None:
+            raise StepRejected(f"unknown request {step.request_id!r}")
+        return request
+
+    def _current_window(self, request_id: str) -> tuple[TimeRange, ...]:
+        window = self.current.window_by_request.get(request_id)
+        if window is None:
+            raise StepRejected("the request has no window to object to: give an avoid range")
+        return (TimeRange(window.start, window.end),)
+
+    def _blocked_at(self, request: Request, start: datetime) -> list[str]:
+        """The ids of the request's own rules that forbid ``start`` (slot alignment included)."""
+        grid = self.problem.grid
+        index = grid.first_at_or_after(start)
+        if grid.instant(index) != start:
+            return ["slot boundary"]
+        if not 0 <= index < grid.count:
+            return ["horizon"]
+        rules = blocked_starts(self.problem, request, grid.slots_for(request.duration))
+        return [rule.rule for rule in rules if rule.starts[index]]
+
+    def _publish(self, problem: Problem) -> None:
+        """Solve the changed problem into a new version."""
+        problem = replace(problem, fixed=self._fixed(problem))
+        previous = self.versions[-1] if self.versions else None
+        version = self.planner.solve(problem, previous=previous)
+        moved_announced = tuple(
+            sorted(
+                request
+                for request, start in self.announced.items()
+                if version.window_by_request.get(request) is None or version.window_by_request[request].start != start
+            )
+        )
+        self.problem = problem
+        self.versions.append(replace(version, moved_announced=moved_announced))
+        self.problems.append(problem)
+
+    def _fixed(self, problem: Problem) -> dict[str, datetime]:
+        """Windows that stay put: started ones always; pinned, then announced ones, unless a hard
+        constraint now forbids them (a veto, a blackout, or a fixed window on a shared resource)."""
+        fixed: dict[str, datetime] = {}
+        if self.versions:
+            fixed = {w.request: w.start for w in self.current.windows if w.start < problem.now}
+        for kept in (self.pinned, self.announced):
+            for request_id, start in kept.items():
+                request = problem.request_by_id.get(request_id)
+                if request is None or request_id in fixed or _forbidden(problem, request, start):
+                    continue
+                if not _collides(problem, request, start, fixed):
+                    fixed[request_id] = start
+        return fixed
+
+
+def _forbidden(problem: Problem, request: Request, start: datetime) -> bool:
+    """Whether a veto or a blackout now forbids the window at ``start``."""
+    grid = problem.grid
+    index = grid.first_at_or_after(start)
+    if not 0 <= index < grid.count:
+        return True
+    rules: list[Blocked] = blocked_starts(problem, request, grid.slots_for(request.duration))
+    return any(rule.starts[index] for rule in rules if rule.rule.startswith(("veto:", "event:", "horizon")))
+
+
+def _collides(problem: Problem, request: Request, start: datetime, fixed: dict[str, datetime]) -> bool:
+    """Whether the window at ``start`` overlaps a fixed window holding a shared resource."""
+    end = start + problem.grid.slots_for(request.duration) * problem.grid.slot
+    for other_id, other_start in fixed.items():
+        other = problem.request_by_id[other_id]
+        other_end = other_start + problem.grid.slots_for(other.duration) * problem.grid.slot
+        if other.resources & request.resources and start < other_end and other_start < end:
+            return True
+    return False
+
+
+def _require(stakeholder: Stakeholder, roles: tuple[str, ...], what: str) -> None:
+    if stakeholder.role not in roles:
+        raise StepRejected(f"a {stakeholder.role} cannot {what}")
+
+
+def _require_scope_meets(stakeholder: Stakeholder, request: Request) -> None:
+    """An objection counts only if the scope meets the request's regions and its services."""
+    if stakeholder.role == "approver":
+        return
+    if not stakeholder.regions & request.regions:
+        raise StepRejected("outside scope: the request touches none of the stakeholder's regions")
+    if not stakeholder.services & request.services:
+        raise StepRejected("outside scope: the request touches none of the stakeholder's services")
+
+
+ACTIONS = {
+    "object": Negotiation._object,
+    "declare_event": Negotiation._declare_event,
+    "submit": Negotiation._submit,
+    "withdraw": Negotiation._withdraw,
+    "pin": Negotiation._pin,
+}
+
 
 def replay(scenario: Scenario, *, time_limit_s: float = 10.0, seed: int = 0) -> Replay:
-    """Version 1 at ``now``, then every step in order."""
-    first = solve(scenario.problem, time_limit_s=time_limit_s, seed=seed)
+    """Version 1 at ``now``, then every step of the scenario in order."""
+    negotiation = Negotiation.open(scenario.problem, time_limit_s=time_limit_s, seed=seed)
+    results = tuple(negotiation.apply(step) for step in scenario.steps)
     return Replay(
         scenario=scenario.name,
         slot_minutes=scenario.problem.grid.slot_minutes,
-        steps=(),
-        versions=(first,),
-        problem=scenario.problem,
+        steps=results,
+        versions=tuple(negotiation.versions),
+        problems=tuple(negotiation.problems),
     )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.domain import Version, Window
+from scheduler.domain import Problem, Version, Window
+from scheduler.explain import WhyHere, explain_version
 from scheduler.negotiation import Replay, StepResult
-from scheduler.timeline import format_utc
+from scheduler.timeline import SlotGrid, format_utc
 
 SCHEMA_VERSION = 1
 
 
-def window_json(window: Window) -> dict[str, Any]:
-    """One window as in SPEC section 8."""
+def window_json(window: Window, grid: SlotGrid, why: WhyHere | None = None) -> dict[str, Any]:
+    """One window as in SPEC section 8, with the added ``why`` explanation when given."""
     out: dict[str, Any] = {
         "request": window.request,
         "start": format_utc(window.start),
@@ -22,11 +23,22 @@ def window_json(window: Window) -> dict[str, Any]:
     }
     if window.preferred_impact is not None:
         out["preferred_impact"] = window.preferred_impact
+    if why is not None:
+        out["why"] = {
+            "alternatives": [
+                {"start": format_utc(grid.instant(alt.start)), "impact": alt.impact} for alt in why.alternatives
+            ],
+            "cheaper_blocked_by": [
+                {"rule": b.rule, "starts": b.starts, "cheapest_impact": b.cheapest_impact}
+                for b in why.cheaper_blocked_by
+            ],
+        }
     return out
 
 
-def version_json(version: Version) -> dict[str, Any]:
-    """One version as in SPEC section 8."""
+def version_json(version: Version, problem: Problem, *, explain: bool = True) -> dict[str, Any]:
+    """One version as in SPEC section 8; ``explain`` adds each window's ``why``."""
+    why = explain_version(problem, version) if explain else {}
     return {
         "version": version.version,
         "now": format_utc(version.now),
@@ -34,7 +46,7 @@ def version_json(version: Version) -> dict[str, Any]:
         "objective": version.objective,
         "bound": version.bound,
         "approved": version.approved,
-        "windows": [window_json(window) for window in version.windows],
+        "windows": [window_json(window, problem.grid, why.get(window.request)) for window in version.windows],
         "unscheduled": [{"request": item.request, "reasons": list(item.reasons)} for item in version.unscheduled],
         "moved": list(version.moved),
         "moved_announced": list(version.moved_announced),
@@ -48,6 +60,16 @@ def step_json(step: StepResult) -> dict[str, Any]:
         out["version"] = step.version
     if step.reason is not None:
         out["reason"] = step.reason
+    if step.counter is not None:
+        counter = step.counter
+        out["counter"] = {
+            "start": format_utc(counter.start),
+            "impact": counter.impact,
+            "impact_by_region": dict(counter.impact_by_region),
+            "current_impact": counter.current_impact,
+            "allowed": counter.allowed,
+            "blocked_by": list(counter.blocked_by),
+        }
     return out
 
 
@@ -58,5 +80,7 @@ def replay_json(replay: Replay) -> dict[str, Any]:
         "scenario": replay.scenario,
         "slot_minutes": replay.slot_minutes,
         "steps": [step_json(step) for step in replay.steps],
-        "versions": [version_json(version) for version in replay.versions],
+        "versions": [
+            version_json(version, problem) for version, problem in zip(replay.versions, replay.problems, strict=True)
+        ],
     }

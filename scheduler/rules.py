@@ -83,15 +83,6 @@ def vetoes(problem: Problem, request: Request, slots: int) -> list[Blocked]:
     ]
 
 
-def fixed(problem: Problem, request: Request, slots: int) -> list[Blocked]:
-    # A window that has started or was announced stays where it is.
-    start = problem.fixed.get(request.id)
-    if start is None:
-        return []
-    index = problem.grid.first_at_or_after(start)
-    return [Blocked("fixed", np.arange(problem.grid.count) != index)]
-
-
 def blocked_starts(problem: Problem, request: Request, slots: int) -> list[Blocked]:
     """Every single-request rule with the starts it forbids, in the order reasons list them."""
     return [
@@ -101,7 +92,6 @@ def blocked_starts(problem: Problem, request: Request, slots: int) -> list[Block
         deadline(problem, request, slots),
         *blackouts(problem, request, slots),
         *vetoes(problem, request, slots),
-        *fixed(problem, request, slots),
     ]
 
 

@@ -158,13 +158,7 @@ class ObjectStep(StepBase):
     kind: Literal["veto", "soft"]
     avoid: list[RangeIn] | None = None
     weight: Weight | None = None
-    reason: str | None = None
-
-    @model_validator(mode="after")
-    def _weight_is_soft(self) -> ObjectStep:
-        if self.kind == "veto" and self.weight is not None:
-            raise ValueError("weight applies to soft objections only; a veto forbids the range")
-        return self
+    reason: str | None = None  # weight applies to soft objections only; a veto ignores it
 
 
 class DeclareEventStep(StepBase):

@@ -3,33 +3,109 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from scheduler.candidates import Candidates, build_candidates, components
-from scheduler.domain import Problem, Status, Unscheduled, Version, Window
+import numpy as np
+
+from scheduler.candidates import Candidates, IntArray, build_candidates, components
+from scheduler.domain import Problem, Request, Status, Unscheduled, Version, Window
 from scheduler.explain import unscheduled_reasons
-from scheduler.impact import ImpactModel
-from scheduler.optimizer import Placement, place
-from scheduler.timeline import SlotGrid
+from scheduler.impact import FloatArray, ImpactModel, impact_at
+from scheduler.optimizer import ComponentResult, Placement, place
 
 
 def solve(problem: Problem, *, previous: Version | None = None, time_limit_s: float = 10.0, seed: int = 0) -> Version:
     """The schedule placing the most requests at the least impact; ties keep ``previous``'s windows."""
-    started = time.monotonic()
-    impact = ImpactModel(problem)
-    candidates = {request.id: build_candidates(problem, impact, request, previous) for request in problem.requests}
-    placement: Placement = {}
-    statuses: list[Status] = []
-    bound = 0.0
-    # Small components first, so that a hard one cannot starve the easy ones of time.
-    for group in sorted(components(problem.requests), key=len):
-        remaining = time_limit_s - (time.monotonic() - started)
-        result = place([candidates[i] for i in group], time_limit_s=remaining, seed=seed)
-        placement.update(result.placement)
-        statuses.append(result.status)
-        bound += result.bound
-    return assemble(problem, impact, candidates, placement, statuses, bound, previous)
+    return Planner(time_limit_s=time_limit_s, seed=seed).solve(problem, previous=previous)
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """A component's result and the inputs it was proven optimal for."""
+
+    costs: dict[str, FloatArray]  # the exact cost arrays it saw (compared by identity)
+    starts: dict[str, IntArray]  # the allowed starts it saw
+    result: ComponentResult
+
+
+class Planner:
+    """Solves the successive versions of one negotiation, reusing what a change did not touch.
+
+    A component is solved again only when one of its requests changed (its costs, or starts it
+    may now use that it could not before). A component whose allowed starts only shrank keeps its
+    windows when they are still allowed: removing options nobody used cannot make another schedule
+    better. The result is the one a fresh ``solve`` would give.
+    """
+
+    def __init__(self, *, time_limit_s: float = 10.0, seed: int = 0) -> None:
+        self.time_limit_s = time_limit_s
+        self.seed = seed
+        self._impact: ImpactModel | None = None
+        self._impact_key: tuple[object, ...] = ()
+        self._costs: dict[tuple[object, ...], FloatArray] = {}
+        self._solved: dict[tuple[str, ...], _Solved] = {}
+
+    def solve(self, problem: Problem, *, previous: Version | None = None) -> Version:
+        """The next version; ``previous`` is the version it replaces (ties keep its windows)."""
+        started = time.monotonic()
+        impact = self._impact_model(problem)
+        candidates = {
+            r.id: build_candidates(problem, r, self._window_costs(problem, impact, r), previous)
+            for r in problem.requests
+        }
+        placement: Placement = {}
+        statuses: list[Status] = []
+        bound = 0.0
+        solved: dict[tuple[str, ...], _Solved] = {}
+        # Small components first, so that a hard one cannot starve the easy ones of time.
+        for group in sorted(components(problem.requests), key=len):
+            members = [candidates[i] for i in group]
+            result = self._reusable(members)
+            if result is None:
+                remaining = self.time_limit_s - (time.monotonic() - started)
+                result = place(members, time_limit_s=remaining, seed=self.seed)
+            key = tuple(sorted(group))
+            solved[key] = _Solved({c.id: c.all_costs for c in members}, {c.id: c.starts for c in members}, result)
+            placement.update(result.placement)
+            statuses.append(result.status)
+            bound += result.bound
+        self._solved = solved
+        return assemble(problem, impact, candidates, placement, statuses, bound, previous)
+
+    def _impact_model(self, problem: Problem) -> ImpactModel:
+        key = (problem.grid, problem.regions, tuple(problem.services.items()), problem.events)
+        if self._impact is None or key != self._impact_key:
+            self._impact, self._impact_key, self._costs = ImpactModel(problem), key, {}
+        else:
+            self._impact = self._impact.for_problem(problem)
+        return self._impact
+
+    def _window_costs(self, problem: Problem, impact: ImpactModel, request: Request) -> FloatArray:
+        soft = tuple(o for o in problem.objections_on(request.id) if o.kind == "soft")
+        scopes = tuple(problem.stakeholder_by_id.get(o.by) for o in soft)
+        key = (request, soft, scopes)
+        costs = self._costs.get(key)
+        if costs is None:
+            costs = impact.window_costs(request, problem.grid.slots_for(request.duration))
+            costs.flags.writeable = False
+            self._costs[key] = costs
+        return costs
+
+    def _reusable(self, members: list[Candidates]) -> ComponentResult | None:
+        """The last result for this component, if it is still the optimal one."""
+        before = self._solved.get(tuple(sorted(c.id for c in members)))
+        if before is None or before.result.status != "optimal":
+            return None
+        for c in members:
+            start = before.result.placement[c.id]
+            if before.costs[c.id] is not c.all_costs or c.previous != start:
+                return None
+            if not np.isin(c.starts, before.starts[c.id], assume_unique=True).all():
+                return None  # a start it could not use before is open now
+            if start is not None and not np.isin(start, c.starts):
+                return None
+        return before.result
 
 
 def assemble(
@@ -83,8 +159,7 @@ def preferred_impact(problem: Problem, candidate: Candidates) -> float | None:
     preferred = candidate.request.preferred
     if preferred is None:
         return None
-    grid = SlotGrid(start=preferred, slot_minutes=problem.grid.slot_minutes, count=candidate.slots)
-    return float(ImpactModel(problem, grid).window_costs(candidate.request, candidate.slots)[0])
+    return sum(impact_at(problem, candidate.request, preferred).values())
 
 
 def with_moves(version: Version, previous: Version) -> Version:
