@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from scheduler.errors import ScenarioError
 from scheduler.ics import calendar
@@ -53,7 +54,7 @@ def run(
     try:
         loaded = load_file(scenario)
     except ScenarioError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+        errors.print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INVALID) from None
     result = replay(loaded, time_limit_s=time_limit, seed=seed)
     if format is OutputFormat.json:
@@ -67,7 +68,7 @@ def run(
     if result.final.unscheduled:
         if format is not OutputFormat.table:
             for item in result.final.unscheduled:
-                errors.print(f"not scheduled: {item.request}: {', '.join(item.reasons)}", highlight=False)
+                errors.print(Text(f"not scheduled: {item.request}: {', '.join(item.reasons)}"), highlight=False)
         raise typer.Exit(EXIT_UNSCHEDULED)
 
 

@@ -74,7 +74,7 @@ def window_block(problem: Problem, window: Window, why: WhyHere | None) -> Group
     title = window.request
     if request is not None and request.title != window.request:
         title += f" — {request.title}"
-    table = Table(title=title, title_justify="left", title_style="bold")
+    table = Table(title=Text(title, style="bold"), title_justify="left")
     table.add_column("where")
     table.add_column("window")
     table.add_column("impact (user-min)", justify="right")

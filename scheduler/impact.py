@@ -33,6 +33,7 @@ class ImpactModel:
         # harm[r, k, s] = users_r * a_r(s) * share_{r,k} * M_{r,k}(s)
         self.harm = active[:, None, :] * shares[:, :, None] * self._event_multipliers()
         self._by_scope: dict[tuple[frozenset[str], frozenset[str]], FloatArray] = {}
+        self._by_services: dict[frozenset[str], FloatArray] = {}
 
     def _event_multipliers(self) -> FloatArray:
         """M_{r,k}(s): the product of the weights of the non-blackout events covering r, k and s."""
@@ -58,21 +59,37 @@ class ImpactModel:
         model.problem = problem
         return model
 
-    def slot_harm(self, request: Request) -> FloatArray:
-        """Harm of each of the request's regions in each slot, before severity: shape (regions, slots).
+    def slot_harm(self, request: Request, first: int = 0, stop: int | None = None) -> FloatArray:
+        """Harm of each of the request's regions in slots ``first..stop``, before severity.
 
-        Rows follow ``sorted(request.regions)``.
+        Shape (regions, slots); rows follow ``sorted(request.regions)``.
         """
-        key = (request.regions, request.services)
-        base = self._by_scope.get(key)
-        if base is None:
-            regions = [self.region_index[r] for r in sorted(request.regions)]
-            services = [self.service_index[k] for k in sorted(request.services)]
-            base = self.harm[np.ix_(regions, services)].sum(axis=1)
-            base.flags.writeable = False
-            self._by_scope[key] = base
+        regions = [self.region_index[r] for r in sorted(request.regions)]
+        harm: FloatArray = self._over_services(request.services)[regions, first:stop]
         factors = self._objection_factors(request)
-        return base if factors is None else base * factors
+        return harm if factors is None else harm * factors[:, first:stop]
+
+    def _over_services(self, services: frozenset[str]) -> FloatArray:
+        """Harm of every region in every slot, summed over ``services``: shape (regions, slots)."""
+        summed = self._by_services.get(services)
+        if summed is None:
+            summed = self.harm[:, [self.service_index[k] for k in sorted(services)], :].sum(axis=1)
+            summed.flags.writeable = False
+            self._by_services[services] = summed
+        return summed
+
+    def _slot_total(self, request: Request) -> FloatArray:
+        """Harm of all the request's regions in each slot; shared by requests of the same scope."""
+        if any(o.kind == "soft" for o in self.problem.objections_on(request.id)):
+            objected: FloatArray = self.slot_harm(request).sum(axis=0)
+            return objected
+        key = (request.regions, request.services)
+        total = self._by_scope.get(key)
+        if total is None:
+            total = self.slot_harm(request).sum(axis=0)
+            total.flags.writeable = False
+            self._by_scope[key] = total
+        return total
 
     def _objection_factors(self, request: Request) -> FloatArray | None:
         """O_{q,r}(s): per stakeholder, the largest weight of their soft objections covering s."""
@@ -100,7 +117,7 @@ class ImpactModel:
 
     def window_costs(self, request: Request, slots: int) -> FloatArray:
         """Impact of the request at every start 0..count-1; ``inf`` where it overruns the grid."""
-        per_slot = self.slot_harm(request).sum(axis=0)
+        per_slot = self._slot_total(request)
         costs = np.full(self.grid.count, np.inf)
         if slots <= self.grid.count:
             # Each window sums its own slots in the same order, so equal windows cost exactly the same.
@@ -110,7 +127,7 @@ class ImpactModel:
 
     def impact_by_region(self, request: Request, start: int, slots: int) -> dict[str, float]:
         """Impact of the window at slot ``start`` in each of the request's regions."""
-        window = self.slot_harm(request)[:, start : start + slots].sum(axis=1)
+        window = self.slot_harm(request, start, start + slots).sum(axis=1)
         scale = request.severity * self.grid.slot_minutes
         return {region: float(value * scale) for region, value in zip(sorted(request.regions), window, strict=True)}
 

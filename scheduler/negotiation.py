@@ -172,7 +172,7 @@ class Negotiation:
         request = self._request(step)
         _require(stakeholder, ("approver",), "pin")
         assert step.start is not None
-        blocked = self._blocked_at(request, step.start)
+        blocked = self._blocked_at(request, step.start) + self._taken_at(request, step.start)
         if blocked:
             raise StepRejected(f"that start is not allowed: {', '.join(blocked)}")
         self.pinned[request.id] = step.start
@@ -232,6 +232,26 @@ class Negotiation:
         rules = blocked_starts(self.problem, request, grid.slots_for(request.duration))
         return [rule.rule for rule in rules if rule.starts[index]]
 
+    def _taken_at(self, request: Request, start: datetime) -> list[str]:
+        """What the windows that cannot move (started, pinned) and ``after`` say against ``start``."""
+        problem, grid = self.problem, self.problem.grid
+        windows = self.current.window_by_request
+        taken = []
+        for predecessor in request.after:
+            before = windows.get(predecessor)
+            if before is None or start < before.end:
+                taken.append(f"after:{predecessor}")
+        immovable = {w.request: w.start for w in self.current.windows if w.start < problem.now}
+        immovable.update({r: s for r, s in self.pinned.items() if r != request.id})
+        end = start + grid.slots_for(request.duration) * grid.slot
+        for other_id, other_start in immovable.items():
+            other = problem.request_by_id.get(other_id)
+            if other is None or not other.resources & request.resources:
+                continue
+            if start < other_start + grid.slots_for(other.duration) * grid.slot and other_start < end:
+                taken.append(f"resource:{min(other.resources & request.resources)} with request:{other_id}")
+        return taken
+
     def _publish(self, problem: Problem) -> None:
         """Solve the changed problem into a new version."""
         problem = replace(problem, fixed=self._fixed(problem))
@@ -241,9 +261,13 @@ class Negotiation:
             sorted(
                 request
                 for request, start in self.announced.items()
-                if version.window_by_request.get(request) is None or version.window_by_request[request].start != start
+                if request in version.window_by_request or request in {u.request for u in version.unscheduled}
+                if (window := version.window_by_request.get(request)) is None or window.start != start
             )
         )
+        # A window moved away from its announcement is no longer announced there.
+        for request in moved_announced:
+            del self.announced[request]
         self.problem = problem
         self.versions.append(replace(version, moved_announced=moved_announced))
         self.problems.append(problem)
@@ -254,6 +278,7 @@ class Negotiation:
         fixed: dict[str, datetime] = {}
         if self.versions:
             fixed = {w.request: w.start for w in self.current.windows if w.start < problem.now}
+        started = set(fixed)
         for kept in (self.pinned, self.announced):
             for request_id, start in kept.items():
                 request = problem.request_by_id.get(request_id)
@@ -261,6 +286,24 @@ class Negotiation:
                     continue
                 if not _collides(problem, request, start, fixed):
                     fixed[request_id] = start
+        # A window whose predecessor may move must be free to follow it.
+        released = True
+        while released:
+            released = False
+            for request_id, start in list(fixed.items()):
+                if request_id in started:
+                    continue
+                for predecessor in problem.request_by_id[request_id].after:
+                    before = problem.request_by_id.get(predecessor)
+                    end = fixed.get(predecessor)
+                    if (
+                        before is None
+                        or end is None
+                        or start < end + problem.grid.slots_for(before.duration) * problem.grid.slot
+                    ):
+                        del fixed[request_id]
+                        released = True
+                        break
         return fixed
 
 

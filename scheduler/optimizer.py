@@ -65,8 +65,10 @@ def _place_all(
         best, upper = guided, _impact(group, guided)
     lower = max(lower, pricing.lower)
     slack = upper - lower + _TOLERANCE * max(abs(upper), 1.0)
-    if upper - lower <= _TOLERANCE * max(abs(upper), 1.0):
+    keeps_previous = all(c.previous is None or best[c.id] == c.previous for c in group)
+    if upper - lower <= _TOLERANCE * max(abs(upper), 1.0) and keeps_previous:
         return ComponentResult(best, "optimal", upper)
+    # Otherwise CP-SAT decides, among the starts that can still be optimal (ties included).
     useful = {c.id: kept[c.id][pricing.reduced[c.id] <= slack] for c in group}
     model = _CpSatComponent(group, useful, mandatory={c.id for c in group}, seed=seed)
     result = model.solve(time_limit_s, best, lower)
@@ -172,8 +174,14 @@ def _impact(group: list[Candidates], placement: Placement) -> float:
 
 
 def _relaxed_bound(group: list[Candidates], placement: Placement) -> float:
-    """Each placed request at its own cheapest start: no schedule placing them costs less."""
-    return sum(float(c.costs.min()) for c in group if placement[c.id] is not None and len(c.costs))
+    """No schedule placing as many requests as ``placement`` costs less than this.
+
+    Any such schedule costs at least the cheapest starts of the requests it places, so at least
+    the sum of the that-many smallest cheapest starts.
+    """
+    placed = sum(start is not None for start in placement.values())
+    cheapest = sorted(float(c.costs.min()) for c in group if len(c.costs))
+    return sum(cheapest[:placed])
 
 
 class _CpSatComponent:

@@ -169,7 +169,7 @@ def _first_error(error: ValidationError) -> ScenarioError:
         message = f"unknown action {first['input'].get('action')!r}: use one of {', '.join(STEP_ACTIONS)}"
     elif first["type"] == "union_tag_not_found":
         message = f"needs an action: one of {', '.join(STEP_ACTIONS)}"
-    elif "input" in first and not isinstance(first["input"], Mapping | list):
+    elif "input" in first and not isinstance(first["input"], Mapping | list) and repr(first["input"]) not in message:
         message = f"{message} (got {first['input']!r})"
     more = len(details) - 1
     if more:

@@ -21,6 +21,7 @@ from engine_factories import (
     make_request,
     reference_impact,
     single_request_violations,
+    window_end,
     window_violations,
 )
 from hypothesis import HealthCheck, given, settings
@@ -126,8 +127,37 @@ def assert_matches_brute_force(problem: Problem, version: Version) -> None:
     assert version.bound == version.objective
     assert len(version.unscheduled) == len(problem.requests) - len(version.windows)
     for item in version.unscheduled:
-        assert item.reasons
         assert "time-limit" not in item.reasons
+        assert_reasons_leave_no_room(problem, version, problem.request_by_id[item.request], item.reasons)
+
+
+def assert_reasons_leave_no_room(
+    problem: Problem, version: Version, request: Request, reasons: tuple[str, ...]
+) -> None:
+    """Every start of the grid is forbidden by at least one of the named rules (SPEC 6.3)."""
+    assert reasons
+    grid = problem.grid
+    windows = version.window_by_request
+    for index in range(grid.count):
+        start = grid.instant(index)
+        end = window_end(problem, request, start)
+        broken = set(single_request_violations(problem, request, start))
+        for reason in reasons:
+            if reason in broken:
+                break
+            if reason.startswith("after:"):
+                before = windows.get(reason.removeprefix("after:"))
+                assert reason.removeprefix("after:") in request.after
+                if before is None or start < before.end:
+                    break
+            if reason.startswith("resource:"):
+                resource, other = reason.removeprefix("resource:").split(" with request:")
+                assert resource in request.resources & problem.request_by_id[other].resources
+                held = windows[other]
+                if start < held.end and held.start < end:
+                    break
+        else:
+            pytest.fail(f"{request.id} could start at {start}: none of {reasons} forbids it")
 
 
 def _hours(draw: st.DrawFn) -> tuple[float, ...]:

@@ -309,6 +309,19 @@ def test_most_requests_first_even_when_placing_one_alone_is_cheaper() -> None:
     assert version.status == "optimal"
 
 
+def test_most_requests_first_when_one_request_cheapest_start_blocks_the_other() -> None:
+    # a alone would take 01:00 (its cheapest hour), leaving no room for b's two hours before 03:00.
+    profile = make_profile([0.5, 0.1] + [0.5] * 22)
+    a = make_request("a", deadline=T0 + 2 * HOUR, resources=frozenset({"db"}))
+    b = make_request("b", deadline=T0 + 3 * HOUR, duration=2 * HOUR, resources=frozenset({"db"}))
+
+    version = solve(_problem(a, b, profile=profile))
+
+    windows = version.window_by_request
+    assert (windows["a"].start, windows["b"].start) == (T0, T0 + HOUR)
+    assert version.status == "optimal"
+
+
 def test_proven_schedule_is_optimal_with_bound_equal_to_objective() -> None:
     common = {"duration": 3 * HOUR, "resources": frozenset({"db"})}
     problem = _problem(*(make_request(f"q{i}", **common) for i in range(4)))
@@ -390,6 +403,25 @@ def test_ties_keep_as_many_previous_windows_as_the_resources_allow() -> None:
     assert window_violations(now_shared, version) == []
 
 
+def test_ties_do_not_move_a_window_that_could_stay() -> None:
+    # Before: a and b at 05:00 on separate resources, c at 00:00. Now all three share one resource
+    # and cost the same everywhere: only one of a and b has to move.
+    before = make_problem(
+        requests=(
+            make_request("a", earliest=T0 + 5 * HOUR, deadline=T0 + 6 * HOUR, resources=frozenset({"x"})),
+            make_request("b", earliest=T0 + 5 * HOUR, deadline=T0 + 6 * HOUR, resources=frozenset({"y"})),
+            make_request("c", deadline=T0 + HOUR, resources=frozenset({"z"})),
+        )
+    )
+    previous = solve(before)
+    now_shared = make_problem(requests=tuple(make_request(i, resources=frozenset({"db"})) for i in "abc"))
+
+    version = solve(now_shared, previous=previous)
+
+    assert version.window_by_request["c"].start == T0
+    assert len(version.moved) == 1
+
+
 # --- Determinism and time limit ------------------------------------------------------------------
 
 
@@ -447,3 +479,44 @@ def test_time_limit_returns_quickly_with_valid_windows() -> None:
     assert {w.request for w in version.windows} | {u.request for u in version.unscheduled} == {
         r.id for r in problem.requests
     }
+
+
+def test_time_limited_bound_never_exceeds_a_schedule_placing_as_many() -> None:
+    # q1 (2h, only at 00:00) and q2 (1h, 00:00 or 01:00) exclude each other; 40 zero-cost requests fill
+    # the rest of the resource so the search cannot finish in time. The best schedule places the 40
+    # and q2 at 00:00: 1 user * 0.001 active * 0.4 mobile share * 60 minutes = 0.024.
+    services = {"web": 0.6, "mobile": 0.4}
+    regions = (
+        make_region("trap", users=1.0, profile=make_profile([0.001] * 24), shares=dict(services)),
+        make_region("idle", profile=make_profile([0.0] * 24), shares=dict(services)),
+    )
+    grid = make_grid(count=8 + 4 * 40)
+    trap = {"deadline": T0 + 2 * HOUR, "regions": frozenset({"trap"}), "resources": frozenset({"db"})}
+    fillers = [
+        make_request(
+            f"f{i:02d}",
+            duration=4 * HOUR,
+            earliest=T0 + (8 + 4 * i) * HOUR,
+            deadline=grid.end,
+            services=frozenset({"web"}),
+            regions=frozenset({"idle"}),
+            resources=frozenset({"db"}),
+        )
+        for i in range(40)
+    ]
+    problem = make_problem(
+        grid=grid,
+        services=services,
+        regions=regions,
+        requests=(
+            make_request("q1", duration=2 * HOUR, services=frozenset({"web"}), **trap),
+            make_request("q2", duration=HOUR, services=frozenset({"mobile"}), **trap),
+            *fillers,
+        ),
+    )
+
+    version = solve(problem, time_limit_s=0)
+
+    assert len(version.windows) == 41
+    assert window_violations(problem, version) == []
+    assert version.bound <= 0.024 + 1e-12
