@@ -22,7 +22,6 @@ from scheduler.negotiation import replay
 from scheduler.report import replay_json
 from scheduler.scenario import load_file
 
-EXIT_OK = 0
 EXIT_INVALID = 2
 EXIT_UNSCHEDULED = 3
 

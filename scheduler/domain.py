@@ -49,9 +49,6 @@ class TimeRange:
     start: datetime
     end: datetime
 
-    def covers(self, instant: datetime) -> bool:
-        return self.start <= instant < self.end
-
 
 @dataclass(frozen=True)
 class Event:
@@ -119,10 +116,6 @@ class Problem:
     objections: tuple[Objection, ...] = ()
     # Windows that must stay where they are (started or announced), by request id.
     fixed: dict[str, datetime] = field(default_factory=dict)
-
-    @cached_property
-    def region_by_id(self) -> dict[str, Region]:
-        return {region.id: region for region in self.regions}
 
     @cached_property
     def request_by_id(self) -> dict[str, Request]:

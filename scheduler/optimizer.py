@@ -91,12 +91,6 @@ def _cheapest_that_matter(c: Candidates, group: list[Candidates]) -> IntArray:
     return ranked[:enough]
 
 
-def _within(c: Candidates, sigma: float, positions: IntArray) -> IntArray:
-    """The positions whose start costs at most ``sigma`` more than the request's cheapest."""
-    limit = float(c.costs.min()) + sigma * (1 + _TOLERANCE) + _TOLERANCE
-    return positions[c.costs[positions] <= limit]
-
-
 def _linked_by_after(c: Candidates, group: list[Candidates]) -> bool:
     return bool(c.request.after) or any(c.id in other.request.after for other in group)
 

@@ -7,7 +7,7 @@ cycles) are checked by ``scheduler.scenario`` when it builds the engine's datacl
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -216,8 +216,3 @@ class ScenarioIn(Strict):
     requests: list[RequestIn] = []
     stakeholders: list[StakeholderIn] = []
     negotiation: list[Step] = []
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a scenario, for editors and the HTTP API's documentation."""
-    return ScenarioIn.model_json_schema()

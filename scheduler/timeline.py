@@ -16,8 +16,6 @@ import numpy as np
 import pendulum
 from numpy.typing import NDArray
 
-SLOT_MINUTES = (1, 5, 10, 15, 30, 60)
-
 _LOCAL = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
     r"\s+(?P<zone>[A-Za-z][\w+\-/]*)$"

@@ -839,8 +839,9 @@ def test_services_default_to_one_service_all_with_share_one() -> None:
 def test_region_services_override_replaces_the_scenario_shares() -> None:
     problem = load_data(two_services(regions=[make_region(services={"web": 0.7}), make_region("us")])).problem
 
-    assert problem.region_by_id["eu"].shares == {"web": 0.7, "mobile": 0.0}
-    assert problem.region_by_id["us"].shares == {"web": 0.6, "mobile": 0.4}
+    regions = {region.id: region for region in problem.regions}
+    assert regions["eu"].shares == {"web": 0.7, "mobile": 0.0}
+    assert regions["us"].shares == {"web": 0.6, "mobile": 0.4}
 
 
 def test_request_defaults_span_the_horizon_every_region_and_service() -> None:
