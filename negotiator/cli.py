@@ -71,6 +71,52 @@ def run(
         raise typer.Exit(EXIT_UNSCHEDULED)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL; default NEGOTIATOR_DATABASE_URL, else sqlite:///negotiator.db.")
+    ] = None,
+) -> None:
+    """Run the HTTP service (SQLite by default; PostgreSQL for several servers)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    settings = Settings() if database is None else Settings(database_url=database)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database: Annotated[
+        str | None, typer.Option(help="Database URL; default NEGOTIATOR_DATABASE_URL, else sqlite:///negotiator.db.")
+    ] = None,
+    plan: Annotated[str | None, typer.Option(help="Only this plan's log.")] = None,
+) -> None:
+    """Check every hash link of the audit log: exit 1 and name each entry that was rewritten."""
+    from api.audit import verify
+    from api.db import make_engine, make_sessions
+    from api.settings import Settings
+
+    url = database or Settings().database_url
+    engine = make_engine(url)
+    with make_sessions(engine)() as session:
+        problems = verify(session, plan_id=plan)
+    engine.dispose()
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("audit log intact")
+
+
 def main() -> None:
     """Entry point of the ``negotiator`` console script."""
     app()

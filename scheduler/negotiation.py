@@ -70,6 +70,7 @@ class Negotiation:
     announced: dict[str, datetime] = field(default_factory=dict)
     pinned: dict[str, datetime] = field(default_factory=dict)
     withdrawn: set[str] = field(default_factory=set)
+    overrides: dict[str, str] = field(default_factory=dict)  # veto rule id -> the approver who proposed lifting it
 
     @classmethod
     def open(cls, problem: Problem, *, time_limit_s: float = 10.0, seed: int = 0) -> Negotiation:
@@ -84,21 +85,68 @@ class Negotiation:
 
     def apply(self, step: Step) -> StepResult:
         """Run one step: refused steps change nothing; accepted ones (but approve) add a version."""
+        return self.apply_all([step])[0]
+
+    def apply_all(self, steps: list[Step]) -> list[StepResult]:
+        """Run steps in order and fold every accepted change among them into one new version."""
+        results: list[StepResult] = []
+        changed: list[int] = []  # positions in ``results`` of the steps the new version includes
+        for step in steps:
+            result, change = self.take(step)
+            results.append(result)
+            if change:
+                changed.append(len(results) - 1)
+        if changed:
+            self.publish()
+            for position in changed:
+                results[position] = replace(results[position], version=self.current.version)
+        return results
+
+    def trial(self) -> Negotiation:
+        """A copy to try steps on; taking steps in it leaves this negotiation as it is."""
+        return replace(
+            self,
+            versions=list(self.versions),
+            problems=list(self.problems),
+            announced=dict(self.announced),
+            pinned=dict(self.pinned),
+            withdrawn=set(self.withdrawn),
+            overrides=dict(self.overrides),
+        )
+
+    def check(self, step: Step) -> None:
+        """Raise StepRejected if ``step`` would be refused now; changes nothing."""
+        result, _ = self.trial().take(step)
+        if not result.accepted:
+            raise StepRejected(result.reason or "refused")
+
+    def publish(self) -> Version:
+        """Solve the problem as the steps taken so far left it into a new version."""
+        self._publish(self.problem)
+        return self.current
+
+    def take(self, step: Step) -> tuple[StepResult, bool]:
+        """Check one step against its author's authority and take in its change, unpublished.
+
+        Returns the step's result and whether it changed the problem (and so needs a version).
+        """
         if step.at is not None and step.at > self.problem.now:
             self.problem = replace(self.problem, now=step.at)
         said = (step.index, step.action, step.by)
         try:
             stakeholder = self._stakeholder(step.by)
             if step.action == "approve":
-                self._approve(stakeholder)
-                return StepResult(*said, accepted=True, version=self.current.version)
+                self._approve(stakeholder, step)
+                return StepResult(*said, accepted=True, version=self.current.version), False
             if step.action == "counter":
-                return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step))
-            changed = ACTIONS[step.action](self, stakeholder, step)
+                return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
+            if step.action == "override_veto" and not self._override_veto(stakeholder, step):
+                return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
+            if step.action != "override_veto":
+                self.problem = ACTIONS[step.action](self, stakeholder, step)
         except StepRejected as refusal:
-            return StepResult(*said, accepted=False, reason=str(refusal))
-        self._publish(changed)
-        return StepResult(*said, accepted=True, version=self.current.version)
+            return StepResult(*said, accepted=False, reason=str(refusal)), False
+        return StepResult(*said, accepted=True), True
 
     # -- the actions -------------------------------------------------------------------------
 
@@ -161,9 +209,11 @@ class Negotiation:
         objections = tuple(o for o in self.problem.objections if o.request != request.id)
         return replace(self.problem, requests=requests, objections=objections)
 
-    def _approve(self, stakeholder: Stakeholder) -> None:
+    def _approve(self, stakeholder: Stakeholder, step: Step) -> None:
         # Approvers approve the current version; its windows become announced.
         _require(stakeholder, ("approver",), "approve")
+        if step.version is not None and step.version != self.current.version:
+            raise StepRejected(f"version {step.version} is no longer the latest: {self.current.version} is")
         self.versions[-1] = replace(self.current, approved=True)
         self.announced = {window.request: window.start for window in self.current.windows}
 
@@ -177,6 +227,24 @@ class Negotiation:
             raise StepRejected(f"that start is not allowed: {', '.join(blocked)}")
         self.pinned[request.id] = step.start
         return self.problem
+
+    def _override_veto(self, stakeholder: Stakeholder, step: Step) -> bool:
+        # Lifting a veto takes two different approvers: the first is recorded, the second lifts it.
+        _require(stakeholder, ("approver",), "override a veto")
+        veto = next((o for o in self.problem.objections if o.rule == step.veto and o.kind == "veto"), None)
+        if veto is None:
+            raise StepRejected(f"no veto {step.veto!r} stands")
+        first = self.overrides.get(veto.rule)
+        if first is None:
+            self.overrides[veto.rule] = stakeholder.id
+            return False
+        if first == stakeholder.id:
+            raise StepRejected(
+                f"{stakeholder.id} proposed this override already: a second, different approver must agree"
+            )
+        del self.overrides[veto.rule]
+        self.problem = replace(self.problem, objections=tuple(o for o in self.problem.objections if o is not veto))
+        return True
 
     def _counter(self, stakeholder: Stakeholder, step: Step) -> Counter:
         # Whoever may object may propose another start; it changes nothing.

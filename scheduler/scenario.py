@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from scheduler import profiles
 from scheduler.domain import (
@@ -34,12 +34,14 @@ from scheduler.schema import (
     DeclareEventStep,
     EventIn,
     ObjectStep,
+    OverrideVetoStep,
     PinStep,
     ProfileIn,
     RegionIn,
     RequestIn,
     ScenarioIn,
     StakeholderIn,
+    StepIn,
     SubmitStep,
     WithdrawStep,
 )
@@ -54,7 +56,7 @@ class Step:
     """One negotiation step as written; ``request`` holds the new request of a ``submit``."""
 
     index: int
-    action: Literal["object", "declare_event", "submit", "withdraw", "approve", "counter", "pin"]
+    action: Literal["object", "declare_event", "submit", "withdraw", "approve", "counter", "pin", "override_veto"]
     by: str
     at: datetime | None = None
     request_id: str | None = None
@@ -65,6 +67,8 @@ class Step:
     weight: float | None = None
     reason: str | None = None
     start: datetime | None = None
+    veto: str | None = None  # override_veto: the rule id of the veto to lift
+    version: int | None = None  # approve: the version meant, refused if no longer the latest
 
 
 @dataclass(frozen=True)
@@ -156,10 +160,10 @@ def _without_branch_tags(loc: tuple[int | str, ...]) -> list[int | str]:
     return parts
 
 
-def _first_error(error: ValidationError) -> ScenarioError:
+def _first_error(error: ValidationError, *, step: bool = False) -> ScenarioError:
     details = error.errors(include_url=False)
     first = details[0]
-    loc = _without_branch_tags(first["loc"])
+    loc = _without_branch_tags(("negotiation", 0, *first["loc"]) if step else first["loc"])[2 if step else 0 :]
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r} (check its spelling; SPEC section 2 lists the keys)"
@@ -337,34 +341,36 @@ class _Builder:
         """``after`` may name a request declared further down the list, not one submitted later."""
         return any(request.id == request_id for request in self.model.requests)
 
-    def _step(self, index: int, step: Any, grid: SlotGrid, now: datetime) -> Step:
-        path = f"negotiation[{index}]"
+    def _step(self, index: int, step: Any, grid: SlotGrid, now: datetime, path: str | None = None) -> Step:
+        path = f"negotiation[{index}]" if path is None else path
         if step.by not in self.stakeholder_ids:
-            raise ScenarioError(f"{path}.by", f"unknown stakeholder {step.by!r}")
+            raise ScenarioError(_join(path, "by"), f"unknown stakeholder {step.by!r}")
         if step.at is not None:
             previous_at = self._last_at or now
             if step.at < previous_at:
                 raise ScenarioError(
-                    f"{path}.at",
+                    _join(path, "at"),
                     f"goes back in time: {format_utc(step.at)} is before {format_utc(previous_at)}",
                 )
             self._last_at = step.at
         common: dict[str, Any] = {"index": index, "action": step.action, "by": step.by, "at": step.at}
         if isinstance(step, SubmitStep):
-            request = self._request(step.request, f"{path}.request", grid)
+            request = self._request(step.request, _join(path, "request"), grid)
             return Step(**common, request_id=request.id, request=request)
         if isinstance(step, DeclareEventStep):
-            return Step(**common, event=self._event(step.event, f"{path}.event"))
+            return Step(**common, event=self._event(step.event, _join(path, "event")))
         if isinstance(step, ApproveStep):
-            return Step(**common)
+            return Step(**common, version=step.version)
+        if isinstance(step, OverrideVetoStep):
+            return Step(**common, veto=step.veto, reason=step.reason)
         if step.request not in self.request_ids:
-            raise ScenarioError(f"{path}.request", f"unknown request {step.request!r}")
+            raise ScenarioError(_join(path, "request"), f"unknown request {step.request!r}")
         if isinstance(step, ObjectStep):
             avoid = None
             if step.avoid is not None:
                 for i, span in enumerate(step.avoid):
                     if span.end <= span.start:
-                        raise ScenarioError(f"{path}.avoid[{i}].end", "must be later than start")
+                        raise ScenarioError(_join(path, f"avoid[{i}].end"), "must be later than start")
                 avoid = tuple(TimeRange(span.start, span.end) for span in step.avoid)
             weight = step.weight if step.weight is not None else (10.0 if step.kind == "soft" else None)
             return Step(
@@ -376,6 +382,38 @@ class _Builder:
         return Step(**common, request_id=step.request, start=step.start, reason=step.reason)
 
     _last_at: datetime | None = None
+
+    @classmethod
+    def for_problem(cls, problem: Problem) -> _Builder:
+        """A builder that knows the ids of an existing problem, to check new steps against it."""
+        builder = cls(ScenarioIn.model_construct(requests=[], negotiation=[]), None)
+        builder.services = dict(problem.services)
+        builder.region_ids = {region.id for region in problem.regions}
+        builder.request_ids = set(problem.request_by_id)
+        builder.event_ids = {event.id for event in problem.events}
+        builder.stakeholder_ids = set(problem.stakeholder_by_id)
+        return builder
+
+
+def load_step(data: object, *, index: int, problem: Problem) -> Step:
+    """Validate one negotiation step (an HTTP body) against the problem as it stands.
+
+    Field paths in errors are relative to the step (``avoid[0].end``, ``request.duration``).
+    """
+    if not isinstance(data, Mapping):
+        raise ScenarioError("", "a step must be a mapping")
+    try:
+        model = _STEP.validate_python(data)
+    except ValidationError as error:
+        raise _first_error(error, step=True) from None
+    return _Builder.for_problem(problem)._step(index, model, problem.grid, problem.now, path="")
+
+
+_STEP: TypeAdapter[Any] = TypeAdapter(StepIn)
+
+
+def _join(path: str, field: str) -> str:
+    return f"{path}.{field}" if path else field
 
 
 def _check_shares(shares: Mapping[str, float], path: str) -> None:

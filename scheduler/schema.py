@@ -178,6 +178,7 @@ class WithdrawStep(StepBase):
 
 class ApproveStep(StepBase):
     action: Literal["approve"]
+    version: Annotated[int, Field(ge=1)] | None = None  # extension: refused unless it is still the latest
 
 
 class CounterStep(StepBase):
@@ -198,11 +199,19 @@ class PinStep(StepBase):
     reason: str | None = None
 
 
-Step = Annotated[
-    ObjectStep | DeclareEventStep | SubmitStep | WithdrawStep | ApproveStep | CounterStep | PinStep,
+class OverrideVetoStep(StepBase):
+    """Extension: approvers lift a veto; it takes two different approvers."""
+
+    action: Literal["override_veto"]
+    veto: Annotated[str, StringConstraints(pattern=r"^veto:\d+$")]
+    reason: str | None = None
+
+
+StepIn = Annotated[
+    ObjectStep | DeclareEventStep | SubmitStep | WithdrawStep | ApproveStep | CounterStep | PinStep | OverrideVetoStep,
     Field(discriminator="action"),
 ]
-STEP_ACTIONS = ("object", "declare_event", "submit", "withdraw", "approve", "counter", "pin")
+STEP_ACTIONS = ("object", "declare_event", "submit", "withdraw", "approve", "counter", "pin", "override_veto")
 
 
 class ScenarioIn(Strict):
@@ -215,4 +224,4 @@ class ScenarioIn(Strict):
     events: list[EventIn] = []
     requests: list[RequestIn] = []
     stakeholders: list[StakeholderIn] = []
-    negotiation: list[Step] = []
+    negotiation: list[StepIn] = []

@@ -1,0 +1,1 @@
+"""The HTTP service: plans, stakeholders, tokens, changes and versions over the engine."""

@@ -1,0 +1,348 @@
+"""The FastAPI application: ``create_app(settings)`` builds everything; routes parse, call, return."""
+
+# No "from __future__ import annotations": FastAPI must see the Annotated dependencies built in create_app.
+
+import hmac
+import secrets
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import audit, plans
+from api.bodies import ChangeAccepted, CounterCreate, ObjectionCreate, OverrideCreate, PinCreate
+from api.db import AdminKey, IdempotentReply, make_engine, make_sessions
+from api.errors import ApiError, Forbidden, TooManyRequests, Unauthorized
+from api.migrate import upgrade
+from api.settings import Settings
+from api.solving import Locks, Plans, Solver
+from scheduler.errors import ScenarioError
+from scheduler.ics import calendar
+from scheduler.negotiation import Replay
+from scheduler.scenario import format_path
+from scheduler.schema import EventIn, RequestIn
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem details answer."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+class RateLimiter:
+    """A token bucket per bearer token, in this process."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(max(per_minute, 1))
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._guard = threading.Lock()
+
+    def take(self, key: str) -> None:
+        now = time.monotonic()
+        with self._guard:
+            tokens, since = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - since) * self.rate)
+            if tokens < 1:
+                raise TooManyRequests(f"more than {self.capacity:.0f} requests a minute with this token")
+            self._buckets[key] = (tokens - 1, now)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service, wired to its database; nothing lives at module level."""
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    sessions = make_sessions(engine)
+    locks = Locks(engine)
+    plan_states = Plans(sessions, time_limit_s=settings.time_limit_s)
+    solver = Solver(sessions, plan_states, locks, poll_s=settings.poll_s)
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    admin_hashes: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        upgrade(engine)
+        admin_hashes.append(_admin_token_hash(settings, sessions))
+        if settings.solver:
+            solver.start()
+            solver.wake.set()  # resume what a previous run left pending
+        yield
+        solver.stop()
+        engine.dispose()
+
+    app = FastAPI(
+        title="maintenance-negotiator",
+        version="1",
+        description="Decides when maintenance happens; stakeholders object, declare events, submit and approve.",
+        lifespan=lifespan,
+    )
+    app.state.solver = solver
+    app.state.sessions = sessions
+
+    # -- errors, all as problem+json ----------------------------------------------------------
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else {}
+        response = problem(error.status, error.title, error.detail)
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(ScenarioError)
+    async def _invalid(_: Request, error: ScenarioError) -> JSONResponse:
+        return problem(422, "Invalid input", str(error), field=error.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        path = format_path([part for part in first["loc"] if part != "body"])
+        detail = f"{path}: {first['msg']}" if path else str(first["msg"])
+        return problem(422, "Invalid input", detail, field=path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem(error.status_code, str(error.detail), str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        return problem(500, "Internal error", "the server failed; the change was not stored")
+
+    # -- dependencies ----------------------------------------------------------------------
+
+    def session_dep() -> Iterator[Session]:
+        with sessions() as session, session.begin():
+            yield session
+
+    SessionDep = Annotated[Session, Depends(session_dep)]
+
+    def bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
+        if authorization and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+            limiter.take(plans.token_hash(token))
+            return token
+        return None
+
+    Bearer = Annotated[str | None, Depends(bearer)]
+
+    def is_admin(token: str | None) -> bool:
+        return token is not None and any(hmac.compare_digest(plans.token_hash(token), h) for h in admin_hashes)
+
+    def admin(token: Bearer) -> None:
+        if token is None:
+            raise Unauthorized("send Authorization: Bearer TOKEN")
+        if not is_admin(token):
+            raise Forbidden("only the admin may do this")
+
+    def stakeholder(plan: str, session: SessionDep, token: Bearer) -> str:
+        if is_admin(token):
+            return "admin"
+        return plans.authenticate(session, plan_id=plan, token=token)
+
+    Admin = Annotated[None, Depends(admin)]
+    Stakeholder = Annotated[str, Depends(stakeholder)]
+
+    def change(
+        session: Session,
+        plan: str,
+        by: str,
+        step: dict[str, Any],
+        token: str | None,
+        key: str | None,
+    ) -> JSONResponse:
+        """Store a change (once per Idempotency-Key) and answer 202 with where to follow it."""
+        if by == "admin":
+            raise Forbidden("the admin manages plans; changes come from stakeholders")
+        if key is not None and token is not None:
+            stored = session.scalars(
+                select(IdempotentReply).where(
+                    IdempotentReply.token_hash == plans.token_hash(token), IdempotentReply.key == key
+                )
+            ).first()
+            if stored is not None:
+                return JSONResponse(stored.body, status_code=stored.status)
+        recorded = plans.record_change(session, plan_states, locks, plan_id=plan, by=by, step=step)
+        body = ChangeAccepted(change=recorded.id, href=f"/v1/plans/{plan}/changes/{recorded.id}").model_dump()
+        if key is not None and token is not None:
+            session.add(IdempotentReply(token_hash=plans.token_hash(token), key=key, status=202, body=body))
+            try:
+                session.flush()
+            except IntegrityError:
+                raise Forbidden("this Idempotency-Key is being used by a request in flight") from None
+        solver.wake.set()
+        return JSONResponse(body, status_code=202)
+
+    IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+    accepted: dict[int | str, dict[str, Any]] = {202: {"model": ChangeAccepted}}
+    errors: dict[int | str, dict[str, Any]] = {
+        code: {"description": text, "content": {PROBLEM: {}}}
+        for code, text in {
+            401: "no token, or not one of this plan's",
+            403: "no authority (the reason is given)",
+            404: "no such plan, stakeholder or version",
+            422: "invalid input (the field is named)",
+            429: "rate limit",
+        }.items()
+    }
+
+    # -- routes ----------------------------------------------------------------------------
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        """Liveness, without a token."""
+        return {"status": "ok"}
+
+    @app.post("/v1/plans", status_code=201, responses=errors)
+    def create_plan(body: dict[str, Any], session: SessionDep, _: Admin) -> dict[str, str]:
+        """Create a plan from a scenario (the file format, as JSON)."""
+        plan_id = plans.create_plan(session, locks, body=body)
+        solver.wake.set()
+        return {"id": plan_id}
+
+    @app.post("/v1/plans/{plan}/stakeholders/{stakeholder_id}/tokens", status_code=201, responses=errors)
+    def create_token(plan: str, stakeholder_id: str, session: SessionDep, _: Admin) -> dict[str, str]:
+        """A token for a stakeholder, shown once: only its hash is stored."""
+        return {"token": plans.create_token(session, plan_states, locks, plan_id=plan, stakeholder=stakeholder_id)}
+
+    @app.get("/v1/plans/{plan}/versions", responses=errors)
+    def list_versions(plan: str, session: SessionDep, _: Stakeholder) -> list[dict[str, Any]]:
+        """Every finished version, oldest first: status, objective, what moved, the changes it includes."""
+        return plans.list_versions(session, plan_id=plan)
+
+    @app.get("/v1/plans/{plan}/versions/latest", responses=errors)
+    def latest_version(plan: str, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+        """The newest finished version (SPEC section 8), with the ids of the changes it includes."""
+        return plans.get_version_or_raise(session, plan_id=plan, number=None).body
+
+    @app.get("/v1/plans/{plan}/versions/{number}", responses=errors)
+    def get_version(plan: str, number: int, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+        """Version ``number`` (SPEC section 8)."""
+        return plans.get_version_or_raise(session, plan_id=plan, number=number).body
+
+    @app.post("/v1/plans/{plan}/versions/{number}/approve", status_code=202, responses={**accepted, **errors, 409: {}})
+    def approve(
+        plan: str, number: int, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Approve version ``number``: 409 unless it is the latest. Its windows become announced."""
+        plans.approve_check(session, plan_id=plan, number=number)
+        return change(session, plan, by, {"action": "approve", "version": number}, token, key)
+
+    @app.post("/v1/plans/{plan}/objections", status_code=202, responses={**accepted, **errors})
+    def object_to(
+        plan: str,
+        body: ObjectionCreate,
+        session: SessionDep,
+        by: Stakeholder,
+        token: Bearer,
+        key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """A veto or a soft objection (representatives within their scope, approvers)."""
+        return change(session, plan, by, {"action": "object", **body.model_dump(mode="json")}, token, key)
+
+    @app.post("/v1/plans/{plan}/events", status_code=202, responses={**accepted, **errors})
+    def declare_event(
+        plan: str, body: EventIn, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Declare a critical event (representatives inside their scope, approvers)."""
+        step = {"action": "declare_event", "event": body.model_dump(mode="json", exclude_none=True)}
+        return change(session, plan, by, step, token, key)
+
+    @app.post("/v1/plans/{plan}/requests", status_code=202, responses={**accepted, **errors})
+    def submit(
+        plan: str, body: RequestIn, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Submit a maintenance request (requesters their own, approvers any)."""
+        request = body.model_dump(mode="json", exclude_none=True)
+        request["duration"] = f"{int(body.duration.total_seconds() // 60)}m"
+        request["notice"] = f"{int(body.notice.total_seconds() // 60)}m"
+        return change(session, plan, by, {"action": "submit", "request": request}, token, key)
+
+    @app.delete("/v1/plans/{plan}/requests/{request_id}", status_code=202, responses={**accepted, **errors})
+    def withdraw(
+        plan: str, request_id: str, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Withdraw a request (its requester, approvers)."""
+        return change(session, plan, by, {"action": "withdraw", "request": request_id}, token, key)
+
+    @app.post("/v1/plans/{plan}/counters", status_code=202, responses={**accepted, **errors})
+    def counter(
+        plan: str, body: CounterCreate, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Extension: propose another start and see its impact (on the change, once solved)."""
+        return change(session, plan, by, {"action": "counter", **body.model_dump(mode="json")}, token, key)
+
+    @app.post("/v1/plans/{plan}/pins", status_code=202, responses={**accepted, **errors})
+    def pin(
+        plan: str, body: PinCreate, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Extension: an approver fixes a request at an allowed start."""
+        return change(session, plan, by, {"action": "pin", **body.model_dump(mode="json")}, token, key)
+
+    @app.post("/v1/plans/{plan}/overrides", status_code=202, responses={**accepted, **errors})
+    def override_veto(
+        plan: str, body: OverrideCreate, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Extension: lift a veto; the first approver proposes, a second, different one lifts it."""
+        return change(session, plan, by, {"action": "override_veto", **body.model_dump(mode="json")}, token, key)
+
+    @app.get("/v1/plans/{plan}/changes/{change_id}", responses=errors)
+    def get_change(plan: str, change_id: int, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+        """A change: pending, or accepted into a version, or refused with the reason."""
+        return plans.change_json(plans.get_change_or_raise(session, plan_id=plan, change_id=change_id))
+
+    @app.get("/v1/plans/{plan}/audit", responses=errors)
+    def read_audit(plan: str, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+        """The plan's audit log, hash-chained; ``intact`` says whether every link checks out."""
+        return {
+            "entries": plans.list_audit(session, plan_id=plan),
+            "intact": not audit.verify(session, plan_id=plan),
+        }
+
+    @app.get("/v1/plans/{plan}/calendar.ics", responses=errors)
+    def calendar_feed(plan: str, session: SessionDep, _: Stakeholder) -> Response:
+        """The latest version as iCalendar."""
+        plans.get_version_or_raise(session, plan_id=plan, number=None)
+        state = plan_states.state(session, plan)
+        with state.lock:
+            negotiation = state.negotiation
+            replay = Replay(
+                scenario=negotiation.problem.name,
+                slot_minutes=negotiation.problem.grid.slot_minutes,
+                steps=(),
+                versions=tuple(negotiation.versions),
+                problems=tuple(negotiation.problems),
+            )
+        return Response(calendar(replay), media_type="text/calendar")
+
+    return app
+
+
+def _admin_token_hash(settings: Settings, sessions: Any) -> str:
+    """The admin token's hash: from the environment, or made once, printed once and kept."""
+    if settings.admin_token:
+        return plans.token_hash(settings.admin_token)
+    token = secrets.token_urlsafe(32)
+    try:
+        with sessions() as session, session.begin():
+            stored = session.get(AdminKey, 1)
+            if stored is not None:
+                return str(stored.token_hash)
+            session.add(AdminKey(id=1, token_hash=plans.token_hash(token)))
+    except IntegrityError:  # another server made it first
+        with sessions() as session:
+            stored = session.get(AdminKey, 1)
+            assert stored is not None
+            return str(stored.token_hash)
+    print(f"negotiator: admin token (shown once, keep it): {token}", file=sys.stderr, flush=True)
+    return plans.token_hash(token)

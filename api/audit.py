@@ -1,0 +1,85 @@
+"""The audit log: append-only, each entry carrying the hash of the one before it in its plan.
+
+Rewriting an entry changes its hash, which breaks the link from the next one; ``verify`` finds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db import AuditEntry, utcnow
+
+GENESIS = "0" * 64
+
+
+def entry_hash(
+    previous_hash: str, *, plan_id: str, seq: int, at: datetime, actor: str, action: str, detail: Any
+) -> str:
+    """The hash of an entry: its content and its predecessor's hash."""
+    moment = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    content = json.dumps(
+        {"plan": plan_id, "seq": seq, "at": moment.isoformat(), "actor": actor, "action": action, "detail": detail},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(f"{previous_hash}{content}".encode()).hexdigest()
+
+
+def append(session: Session, *, plan_id: str, actor: str, action: str, detail: dict[str, Any]) -> AuditEntry:
+    """Add an entry at the end of the plan's chain; the caller holds the plan's write lock."""
+    last = session.scalars(
+        select(AuditEntry).where(AuditEntry.plan_id == plan_id).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    seq = last.seq + 1 if last is not None else 0
+    previous = last.hash if last is not None else GENESIS
+    at = utcnow().replace(microsecond=0)
+    entry = AuditEntry(
+        plan_id=plan_id,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        detail=detail,
+        previous_hash=previous,
+        hash=entry_hash(previous, plan_id=plan_id, seq=seq, at=at, actor=actor, action=action, detail=detail),
+    )
+    session.add(entry)
+    return entry
+
+
+def verify(session: Session, *, plan_id: str | None = None) -> list[str]:
+    """Every break in the chains (of one plan, or of all): an empty list means the log is intact."""
+    query = select(AuditEntry).order_by(AuditEntry.plan_id, AuditEntry.seq)
+    if plan_id is not None:
+        query = query.where(AuditEntry.plan_id == plan_id)
+    problems: list[str] = []
+    previous: dict[str, AuditEntry] = {}
+    for entry in session.scalars(query):
+        before = previous.get(entry.plan_id)
+        expected_seq = before.seq + 1 if before is not None else 0
+        expected_previous = before.hash if before is not None else GENESIS
+        where = f"plan {entry.plan_id} entry {entry.seq}"
+        if entry.seq != expected_seq:
+            problems.append(f"{where}: expected entry {expected_seq} here; entries are missing")
+        if entry.previous_hash != expected_previous:
+            problems.append(f"{where}: does not link to the entry before it")
+        recomputed = entry_hash(
+            entry.previous_hash,
+            plan_id=entry.plan_id,
+            seq=entry.seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            detail=entry.detail,
+        )
+        if recomputed != entry.hash:
+            problems.append(f"{where}: its content was changed after it was written")
+        previous[entry.plan_id] = entry
+    return problems

@@ -1,0 +1,179 @@
+"""What the routes do, without HTTP: plans, tokens, changes, versions and the audit log.
+
+Keyword-only functions with one verb set (``create``, ``get_or_raise``, ``list``, ``record``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api import audit
+from api.db import AuditEntry, Change, Plan, Token, Version
+from api.errors import Conflict, Forbidden, NotFound, Unauthorized
+from api.solving import Locks, Plans, trial_for
+from scheduler.errors import StepRejected
+from scheduler.scenario import load_data, load_step
+from scheduler.timeline import format_utc
+
+
+def token_hash(token: str) -> str:
+    """Tokens are long random secrets: a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_plan(session: Session, locks: Locks, *, body: dict[str, Any]) -> str:
+    """A new plan from a scenario body; its ``negotiation`` steps become its first changes."""
+    scenario = load_data(body)
+    plan_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
+    session.add(Plan(id=plan_id, name=scenario.name, scenario=body))
+    session.flush()
+    with locks.writing(session, plan_id):
+        audit.append(session, plan_id=plan_id, actor="admin", action="create_plan", detail={"name": scenario.name})
+        for index, step in enumerate(body.get("negotiation") or []):
+            session.add(Change(plan_id=plan_id, seq=index, by=step["by"], action=step["action"], step=step, alone=True))
+    return plan_id
+
+
+def get_plan_or_raise(session: Session, *, plan_id: str) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFound(f"no plan {plan_id!r}")
+    return plan
+
+
+def create_token(session: Session, plans: Plans, locks: Locks, *, plan_id: str, stakeholder: str) -> str:
+    """A new token for a stakeholder of the plan, returned once; only its hash is kept."""
+    get_plan_or_raise(session, plan_id=plan_id)
+    if stakeholder not in plans.scenario(session, plan_id).problem.stakeholder_by_id:
+        raise NotFound(f"no stakeholder {stakeholder!r} in plan {plan_id!r}")
+    token = secrets.token_urlsafe(32)
+    session.add(Token(plan_id=plan_id, stakeholder=stakeholder, token_hash=token_hash(token)))
+    with locks.writing(session, plan_id):
+        audit.append(
+            session, plan_id=plan_id, actor="admin", action="create_token", detail={"stakeholder": stakeholder}
+        )
+    return token
+
+
+def authenticate(session: Session, *, plan_id: str, token: str | None) -> str:
+    """The stakeholder a token belongs to, for this plan only."""
+    if not token:
+        raise Unauthorized("send Authorization: Bearer TOKEN")
+    row = session.scalars(select(Token).where(Token.token_hash == token_hash(token))).first()
+    if row is None or row.plan_id != plan_id:
+        raise Unauthorized("this token is not valid for this plan")
+    return row.stakeholder
+
+
+def record_change(
+    session: Session, plans: Plans, locks: Locks, *, plan_id: str, by: str, step: dict[str, Any]
+) -> Change:
+    """Check a change against the author's authority and store it; the solver takes it from there.
+
+    Raises ScenarioError (bad body), Forbidden (no authority), or stores the change.
+    """
+    get_plan_or_raise(session, plan_id=plan_id)
+    step = {key: value for key, value in step.items() if value is not None}
+    step["by"] = by
+    with locks.writing(session, plan_id):
+        seq = (session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id)) or -1) + 1
+        state = plans.state(session, plan_id)
+        with state.lock:
+            later = session.scalars(
+                select(Change).where(Change.plan_id == plan_id, Change.seq > state.seq).order_by(Change.seq)
+            ).all()
+            trial = trial_for(state, list(later))
+        parsed = load_step(step, index=seq, problem=trial.problem)
+        try:
+            trial.check(parsed)
+        except StepRejected as refusal:
+            raise Forbidden(str(refusal)) from None
+        if parsed.at is not None:
+            step["at"] = format_utc(parsed.at)
+        change = Change(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step)
+        session.add(change)
+        session.flush()
+        audit.append(
+            session, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
+        )
+    return change
+
+
+def get_change_or_raise(session: Session, *, plan_id: str, change_id: int) -> Change:
+    change = session.get(Change, change_id)
+    if change is None or change.plan_id != plan_id:
+        raise NotFound(f"no change {change_id} in plan {plan_id!r}")
+    return change
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    """A change and, once solved, what became of it."""
+    return {
+        "id": change.id,
+        "index": change.seq,
+        "action": change.action,
+        "by": change.by,
+        "received_at": format_utc(change.received_at) if isinstance(change.received_at, datetime) else None,
+        "status": "pending" if change.pending else ("accepted" if change.accepted else "refused"),
+        "version": change.version,
+        "reason": change.reason,
+        "step": change.step,
+    }
+
+
+def get_version_or_raise(session: Session, *, plan_id: str, number: int | None) -> Version:
+    """Version ``number``, or the newest finished one."""
+    get_plan_or_raise(session, plan_id=plan_id)
+    query = select(Version).where(Version.plan_id == plan_id)
+    query = query.where(Version.number == number) if number is not None else query.order_by(Version.number.desc())
+    version = session.scalars(query.limit(1)).first()
+    if version is None:
+        raise NotFound("no such version yet" if number is not None else "the first version is still being solved")
+    return version
+
+
+def list_versions(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
+    get_plan_or_raise(session, plan_id=plan_id)
+    rows = session.scalars(select(Version).where(Version.plan_id == plan_id).order_by(Version.number))
+    return [
+        {
+            "version": row.body["version"],
+            "status": row.body["status"],
+            "objective": row.body["objective"],
+            "approved": row.body["approved"],
+            "moved": row.body["moved"],
+            "changes": row.body.get("changes", []),
+        }
+        for row in rows
+    ]
+
+
+def approve_check(session: Session, *, plan_id: str, number: int) -> None:
+    """Approving version ``number`` is a conflict unless it is the newest version."""
+    latest = get_version_or_raise(session, plan_id=plan_id, number=None)
+    if latest.number != number:
+        raise Conflict(f"version {number} is not the latest: version {latest.number} is")
+
+
+def list_audit(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
+    get_plan_or_raise(session, plan_id=plan_id)
+    rows = session.scalars(select(AuditEntry).where(AuditEntry.plan_id == plan_id).order_by(AuditEntry.seq))
+    return [
+        {
+            "seq": row.seq,
+            "at": format_utc(row.at) if row.at.tzinfo else row.at.isoformat() + "Z",
+            "actor": row.actor,
+            "action": row.action,
+            "detail": row.detail,
+            "previous_hash": row.previous_hash,
+            "hash": row.hash,
+        }
+        for row in rows
+    ]

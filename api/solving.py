@@ -1,0 +1,326 @@
+"""Background solving: pending changes fold into new versions, one solve per plan at a time.
+
+The database is the only truth: every accepted change is a row before its reply is sent, and a
+solve takes the plan's pending changes, applies them to the plan's negotiation and writes the new
+version and the changes' outcome in one transaction. A process keeps each plan's negotiation in
+memory and catches up from the database when another process moved the plan on. Across processes,
+a PostgreSQL advisory lock makes sure only one of them solves a plan at a time; SQLite serves one
+process, where a lock per plan does the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import audit
+from api.db import Change, Plan, Version, utcnow
+from scheduler.errors import ScenarioError
+from scheduler.negotiation import Negotiation, StepResult
+from scheduler.report import step_json, version_json
+from scheduler.scenario import Scenario, load_data, load_step
+
+log = logging.getLogger("negotiator.solver")
+
+
+def lock_key(plan_id: str, purpose: int) -> int:
+    """A 63-bit advisory lock key for a plan: purpose 0 solves, 1 appends to its history."""
+    digest = int.from_bytes(hashlib.sha256(plan_id.encode()).digest()[:8], "big") >> 2
+    return digest * 2 + purpose
+
+
+class Locks:
+    """Per-plan locks: PostgreSQL advisory locks across processes, thread locks within one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self._local: dict[tuple[str, int], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _thread_lock(self, plan_id: str, purpose: int) -> threading.Lock:
+        with self._guard:
+            return self._local.setdefault((plan_id, purpose), threading.Lock())
+
+    @contextmanager
+    def solving(self, plan_id: str) -> Iterator[bool]:
+        """Try to become the plan's only solver; yields whether it did."""
+        local = self._thread_lock(plan_id, 0)
+        if not local.acquire(blocking=False):
+            yield False
+            return
+        try:
+            if not self.postgres:
+                yield True
+                return
+            with self.engine.connect() as connection:
+                key = lock_key(plan_id, 0)
+                got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+                try:
+                    yield got
+                finally:
+                    if got:
+                        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    connection.commit()
+        finally:
+            local.release()
+
+    @contextmanager
+    def writing(self, session: Session, plan_id: str) -> Iterator[None]:
+        """Hold the plan's history (changes, audit) for the rest of the session's transaction."""
+        local = self._thread_lock(plan_id, 1)
+        with local:
+            if self.postgres:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(plan_id, 1)})
+            yield
+
+
+@dataclass
+class PlanState:
+    """A plan's negotiation in memory, as of its ``batch``-th solve and its change ``seq``."""
+
+    negotiation: Negotiation
+    batch: int = 0
+    seq: int = -1  # the last change taken in
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+class Plans:
+    """Every plan's negotiation in this process, brought up to date from the database on demand."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, time_limit_s: float) -> None:
+        self.sessions = sessions
+        self.time_limit_s = time_limit_s
+        self._states: dict[str, PlanState] = {}
+        self._scenarios: dict[str, Scenario] = {}
+        self._guard = threading.Lock()
+
+    def scenario(self, session: Session, plan_id: str) -> Scenario:
+        """The scenario the plan was created from (parsed once per process)."""
+        scenario = self._scenarios.get(plan_id)
+        if scenario is None:
+            plan = session.get(Plan, plan_id)
+            assert plan is not None
+            scenario = load_data(plan.scenario)
+            self._scenarios[plan_id] = scenario
+        return scenario
+
+    def state(self, session: Session, plan_id: str) -> PlanState:
+        """The plan's negotiation with every solve the database records applied."""
+        with self._guard:
+            state = self._states.get(plan_id)
+        if state is None:
+            negotiation = Negotiation.open(self.scenario(session, plan_id).problem, time_limit_s=self.time_limit_s)
+            state = PlanState(negotiation)
+            with self._guard:
+                state = self._states.setdefault(plan_id, state)
+        with state.lock:
+            applied = session.scalars(
+                select(Change)
+                .where(Change.plan_id == plan_id, Change.batch > state.batch)
+                .order_by(Change.batch, Change.seq)
+            ).all()
+            for batch in sorted({change.batch for change in applied if change.batch is not None}):
+                take_in(state.negotiation, [change for change in applied if change.batch == batch])
+                state.batch = batch
+                state.seq = max([state.seq] + [change.seq for change in applied if change.batch == batch])
+        return state
+
+    def forget(self, plan_id: str) -> None:
+        """Drop the plan's state: the next use rebuilds it from the database."""
+        with self._guard:
+            self._states.pop(plan_id, None)
+
+
+def take_in(negotiation: Negotiation, changes: list[Change]) -> list[StepResult]:
+    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan."""
+    results: list[StepResult] = []
+    changed: list[int] = []
+    for change in changes:
+        try:
+            step = load_step(change.step, index=change.seq, problem=negotiation.problem)
+        except ScenarioError as error:
+            results.append(StepResult(change.seq, change.action, change.by, accepted=False, reason=str(error)))
+            continue
+        result, is_change = negotiation.take(step)
+        results.append(result)
+        if is_change:
+            changed.append(len(results) - 1)
+    if changed:
+        version = negotiation.publish()
+        for position in changed:
+            results[position] = replace(results[position], version=version.version)
+    return results
+
+
+def trial_for(state: PlanState, pending: list[Change]) -> Negotiation:
+    """The negotiation as it will be once ``pending`` changes are taken in (unsolved), to check a new one."""
+    trial = state.negotiation.trial()
+    for change in pending:
+        if change.seq <= state.seq:
+            continue
+        try:
+            trial.take(load_step(change.step, index=change.seq, problem=trial.problem))
+        except ScenarioError:
+            continue
+    return trial
+
+
+class Solver:
+    """Solves plans with pending changes in a background thread of the server process."""
+
+    def __init__(self, sessions: sessionmaker[Session], plans: Plans, locks: Locks, *, poll_s: float) -> None:
+        self.sessions = sessions
+        self.plans = plans
+        self.locks = locks
+        self.poll_s = poll_s
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="negotiator-solver", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.wake.wait(self.poll_s)
+            self.wake.clear()
+            try:
+                self.solve_waiting()
+            except Exception:  # a solve that failed is retried; its changes stay pending
+                log.exception("solve failed")
+                time.sleep(self.poll_s)
+
+    def waiting(self) -> list[str]:
+        """Plans with pending changes or no version yet."""
+        with self.sessions() as session:
+            pending = set(session.scalars(select(Change.plan_id).where(Change.pending).distinct()))
+            unsolved = set(
+                session.scalars(
+                    select(Plan.id).where(~select(Version.number).where(Version.plan_id == Plan.id).exists())
+                )
+            )
+        return sorted(pending | unsolved)
+
+    def solve_waiting(self) -> None:
+        for plan_id in self.waiting():
+            self.solve(plan_id)
+
+    def solve(self, plan_id: str) -> bool:
+        """Fold the plan's pending changes into a version, unless another solver has the plan."""
+        with self.locks.solving(plan_id) as mine:
+            if not mine:
+                return False
+            try:
+                self._solve(plan_id)
+            except Exception:
+                self.plans.forget(plan_id)
+                raise
+        return True
+
+    def _solve(self, plan_id: str) -> None:
+        started = utcnow()
+        with self.sessions() as session:
+            state = self.plans.state(session, plan_id)
+            pending = session.scalars(
+                select(Change).where(Change.plan_id == plan_id, Change.pending).order_by(Change.seq)
+            ).all()
+            stored = set(session.scalars(select(Version.number).where(Version.plan_id == plan_id)))
+            last_batch = session.scalar(select(func.max(Change.batch)).where(Change.plan_id == plan_id)) or 0
+        # Solve on a copy: requests keep checking new changes against the state meanwhile.
+        with state.lock:
+            negotiation = state.negotiation.trial()
+        outcomes: list[tuple[int, list[Change], list[StepResult]]] = []
+        for group in _batches(pending):
+            last_batch += 1
+            outcomes.append((last_batch, group, take_in(negotiation, group)))
+        fresh = [
+            (version, problem)
+            for version, problem in zip(negotiation.versions, negotiation.problems, strict=True)
+            if version.version not in stored
+        ]
+        with self.sessions() as session, session.begin(), self.locks.writing(session, plan_id):
+            self._record(session, plan_id, outcomes, fresh)
+            audit.append(
+                session,
+                plan_id=plan_id,
+                actor="solver",
+                action="solve",
+                detail={
+                    "versions": [version.version for version, _ in fresh],
+                    "changes": [change.id for _, group, _ in outcomes for change in group],
+                    "process": os.getpid(),
+                    "started": started.isoformat(),
+                    "finished": utcnow().isoformat(),
+                },
+            )
+        with state.lock:
+            state.negotiation = negotiation
+            state.batch = last_batch
+            state.seq = max([state.seq] + [change.seq for change in pending])
+
+    def _record(
+        self,
+        session: Session,
+        plan_id: str,
+        outcomes: list[tuple[int, list[Change], list[StepResult]]],
+        fresh: list[tuple[Any, Any]],
+    ) -> None:
+        """Write what a solve decided: each change's outcome, the new versions, approvals."""
+        included: dict[int, list[int]] = {}
+        approved: set[int] = set()
+        for batch, group, results in outcomes:
+            for change, result in zip(group, results, strict=True):
+                row = session.merge(change)
+                row.pending = False
+                row.batch = batch
+                row.accepted = result.accepted
+                row.reason = result.reason
+                row.version = result.version
+                row.result = step_json(result)
+                if result.action == "approve" and result.accepted and result.version is not None:
+                    approved.add(result.version)
+                elif result.version is not None:
+                    included.setdefault(result.version, []).append(change.id)
+        for version, problem in fresh:
+            body = version_json(version, problem, explain=False)
+            body["changes"] = included.get(version.version, [])
+            session.add(Version(plan_id=plan_id, number=version.version, body=body))
+        session.flush()
+        for number in sorted(approved):
+            stored = session.get(Version, (plan_id, number))
+            if stored is not None and not stored.body.get("approved"):
+                stored.body = {**stored.body, "approved": True}
+
+
+def _batches(pending: Sequence[Change]) -> Iterator[list[Change]]:
+    """Pending changes in order, folded together, except a scenario's steps, each on its own."""
+    group: list[Change] = []
+    for change in pending:
+        if change.alone:
+            if group:
+                yield group
+                group = []
+            yield [change]
+        else:
+            group.append(change)
+    if group:
+        yield group
