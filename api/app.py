@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,8 +30,8 @@ from api.solving import Locks, Plans, Solver
 from scheduler.errors import ScenarioError
 from scheduler.ics import calendar
 from scheduler.negotiation import Replay
-from scheduler.scenario import format_path
-from scheduler.schema import EventIn, RequestIn
+from scheduler.scenario import describe_errors
+from scheduler.schema import EventIn, RequestIn, ScenarioIn
 
 PROBLEM = "application/problem+json"
 
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         solver.stop()
         engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc served from the package: the machines are offline
         title="maintenance-negotiator",
         version="1",
         description="Decides when maintenance happens; stakeholders object, declare events, submit and approve.",
@@ -106,10 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0]
-        path = format_path([part for part in first["loc"] if part != "body"])
-        detail = f"{path}: {first['msg']}" if path else str(first["msg"])
-        return problem(422, "Invalid input", detail, field=path)
+        details = [{**detail, "loc": tuple(detail["loc"])[1:]} for detail in error.errors()]  # drop "body"
+        invalid = describe_errors(details)
+        return problem(422, "Invalid input", str(invalid), field=invalid.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -204,9 +204,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/v1/plans", status_code=201, responses=errors)
-    def create_plan(body: dict[str, Any], session: SessionDep, _: Admin) -> dict[str, str]:
-        """Create a plan from a scenario (the file format, as JSON)."""
-        plan_id = plans.create_plan(session, locks, body=body)
+    def create_plan(body: ScenarioIn, session: SessionDep, _: Admin) -> dict[str, str]:
+        """Create a plan from a scenario (the file format, as JSON); its steps become its first changes."""
+        plan_id = plans.create_plan(session, locks, body=body.model_dump(mode="json", exclude_none=True))
         solver.wake.set()
         return {"id": plan_id}
 
@@ -264,8 +264,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> JSONResponse:
         """Submit a maintenance request (requesters their own, approvers any)."""
         request = body.model_dump(mode="json", exclude_none=True)
-        request["duration"] = f"{int(body.duration.total_seconds() // 60)}m"
-        request["notice"] = f"{int(body.notice.total_seconds() // 60)}m"
         return change(session, plan, by, {"action": "submit", "request": request}, token, key)
 
     @app.delete("/v1/plans/{plan}/requests/{request_id}", status_code=202, responses={**accepted, **errors})

@@ -6,7 +6,7 @@ Every problem becomes a ``ScenarioError`` naming the field path and what is wron
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from graphlib import CycleError, TopologicalSorter
@@ -161,7 +161,14 @@ def _without_branch_tags(loc: tuple[int | str, ...]) -> list[int | str]:
 
 
 def _first_error(error: ValidationError, *, step: bool = False) -> ScenarioError:
-    details = error.errors(include_url=False)
+    return describe_errors(list(error.errors(include_url=False)), step=step)
+
+
+def describe_errors(details: Sequence[Mapping[str, Any]], *, step: bool = False) -> ScenarioError:
+    """The first of pydantic's error details as a ScenarioError with a clean field path.
+
+    ``step``: the details are about a lone negotiation step (paths relative to it).
+    """
     first = details[0]
     loc = _without_branch_tags(("negotiation", 0, *first["loc"]) if step else first["loc"])[2 if step else 0 :]
     message = first["msg"].removeprefix("Value error, ")
