@@ -21,7 +21,19 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import audit, plans
-from api.bodies import ChangeAccepted, CounterCreate, ObjectionCreate, OverrideCreate, PinCreate
+from api.bodies import (
+    AuditRead,
+    ChangeAccepted,
+    ChangeRead,
+    CounterCreate,
+    ObjectionCreate,
+    OverrideCreate,
+    PinCreate,
+    PlanCreated,
+    TokenCreated,
+    VersionRead,
+    VersionSummary,
+)
 from api.db import AdminKey, IdempotentReply, make_engine, make_sessions
 from api.errors import ApiError, Forbidden, TooManyRequests, Unauthorized
 from api.migrate import upgrade
@@ -203,29 +215,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness, without a token."""
         return {"status": "ok"}
 
-    @app.post("/v1/plans", status_code=201, responses=errors)
+    @app.post("/v1/plans", status_code=201, responses=errors, response_model=PlanCreated)
     def create_plan(body: ScenarioIn, session: SessionDep, _: Admin) -> dict[str, str]:
         """Create a plan from a scenario (the file format, as JSON); its steps become its first changes."""
         plan_id = plans.create_plan(session, locks, body=body.model_dump(mode="json", exclude_none=True))
         solver.wake.set()
         return {"id": plan_id}
 
-    @app.post("/v1/plans/{plan}/stakeholders/{stakeholder_id}/tokens", status_code=201, responses=errors)
+    @app.post(
+        "/v1/plans/{plan}/stakeholders/{stakeholder_id}/tokens",
+        status_code=201,
+        responses=errors,
+        response_model=TokenCreated,
+    )
     def create_token(plan: str, stakeholder_id: str, session: SessionDep, _: Admin) -> dict[str, str]:
         """A token for a stakeholder, shown once: only its hash is stored."""
         return {"token": plans.create_token(session, plan_states, locks, plan_id=plan, stakeholder=stakeholder_id)}
 
-    @app.get("/v1/plans/{plan}/versions", responses=errors)
+    @app.get("/v1/plans/{plan}/versions", responses=errors, response_model=list[VersionSummary])
     def list_versions(plan: str, session: SessionDep, _: Stakeholder) -> list[dict[str, Any]]:
         """Every finished version, oldest first: status, objective, what moved, the changes it includes."""
         return plans.list_versions(session, plan_id=plan)
 
-    @app.get("/v1/plans/{plan}/versions/latest", responses=errors)
+    @app.get(
+        "/v1/plans/{plan}/versions/latest",
+        responses=errors,
+        response_model=VersionRead,
+        response_model_exclude_unset=True,
+    )
     def latest_version(plan: str, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
         """The newest finished version (SPEC section 8), with the ids of the changes it includes."""
         return plans.get_version_or_raise(session, plan_id=plan, number=None).body
 
-    @app.get("/v1/plans/{plan}/versions/{number}", responses=errors)
+    @app.get(
+        "/v1/plans/{plan}/versions/{number}",
+        responses=errors,
+        response_model=VersionRead,
+        response_model_exclude_unset=True,
+    )
     def get_version(plan: str, number: int, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
         """Version ``number`` (SPEC section 8)."""
         return plans.get_version_or_raise(session, plan_id=plan, number=number).body
@@ -294,12 +321,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Extension: lift a veto; the first approver proposes, a second, different one lifts it."""
         return change(session, plan, by, {"action": "override_veto", **body.model_dump(mode="json")}, token, key)
 
-    @app.get("/v1/plans/{plan}/changes/{change_id}", responses=errors)
+    @app.get("/v1/plans/{plan}/changes/{change_id}", responses=errors, response_model=ChangeRead)
     def get_change(plan: str, change_id: int, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
         """A change: pending, or accepted into a version, or refused with the reason."""
         return plans.change_json(plans.get_change_or_raise(session, plan_id=plan, change_id=change_id))
 
-    @app.get("/v1/plans/{plan}/audit", responses=errors)
+    @app.get("/v1/plans/{plan}/audit", responses=errors, response_model=AuditRead)
     def read_audit(plan: str, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
         """The plan's audit log, hash-chained; ``intact`` says whether every link checks out."""
         return {
@@ -307,7 +334,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "intact": not audit.verify(session, plan_id=plan),
         }
 
-    @app.get("/v1/plans/{plan}/calendar.ics", responses=errors)
+    @app.get(
+        "/v1/plans/{plan}/calendar.ics",
+        responses={**errors, 200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"}},
+        response_class=Response,
+    )
     def calendar_feed(plan: str, session: SessionDep, _: Stakeholder) -> Response:
         """The latest version as iCalendar."""
         plans.get_version_or_raise(session, plan_id=plan, number=None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from scheduler.schema import Id, Instant, RangeIn, Strict, Weight
 
@@ -48,3 +48,85 @@ class ChangeAccepted(Strict):
     change: int
     status: Literal["pending"] = "pending"
     href: str
+
+
+class Read(BaseModel):
+    """Answers: documented in the OpenAPI document, sent as stored."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class PlanCreated(Read):
+    id: str
+
+
+class TokenCreated(Read):
+    token: str = Field(description="shown once: only its hash is stored")
+
+
+class WindowRead(Read):
+    request: str
+    start: str = Field(description="UTC, e.g. 2009-06-16T04:45:00Z")
+    end: str
+    impact: float = Field(description="user-minutes")
+    impact_by_region: dict[str, float]
+    preferred_impact: float | None = Field(default=None, description="present when the request has `preferred`")
+
+
+class UnscheduledRead(Read):
+    request: str
+    reasons: list[str] = Field(
+        description="rule ids: deadline, notice, event:ID, veto:N, resource:R with request:X, ..."
+    )
+
+
+class VersionRead(Read):
+    """A version as in SPEC section 8, with the ids of the changes it includes."""
+
+    version: int
+    now: str
+    status: Literal["optimal", "feasible", "infeasible"]
+    objective: float
+    bound: float
+    approved: bool
+    windows: list[WindowRead]
+    unscheduled: list[UnscheduledRead]
+    moved: list[str]
+    moved_announced: list[str]
+    changes: list[int] = Field(default_factory=list)
+
+
+class VersionSummary(Read):
+    version: int
+    status: str
+    objective: float
+    approved: bool
+    moved: list[str]
+    changes: list[int]
+
+
+class ChangeRead(Read):
+    id: int
+    index: int = Field(description="position in the plan's history: the N of veto:N")
+    action: str
+    by: str
+    received_at: str | None
+    status: Literal["pending", "accepted", "refused"]
+    version: int | None = Field(description="the version it went into (approve: the version approved)")
+    reason: str | None = Field(description="why it was refused")
+    step: dict[str, Any]
+
+
+class AuditEntryRead(Read):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    detail: dict[str, Any]
+    previous_hash: str
+    hash: str
+
+
+class AuditRead(Read):
+    entries: list[AuditEntryRead]
+    intact: bool = Field(description="every entry links to the one before it and matches its hash")
