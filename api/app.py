@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
-        return problem(500, "Internal error", "the server failed; the change was not stored")
+        return problem(500, "Internal error", "the server failed; nothing was stored")
 
     # -- dependencies ----------------------------------------------------------------------
 
@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with sessions() as session, session.begin():
             yield session
 
-    SessionDep = Annotated[Session, Depends(session_dep)]
+    # "function" scope: the transaction commits before the reply is sent, so a 2xx means stored.
+    SessionDep = Annotated[Session, Depends(session_dep, scope="function")]
 
     def bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
         if authorization and authorization.lower().startswith("bearer "):
@@ -151,11 +152,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def is_admin(token: str | None) -> bool:
         return token is not None and any(hmac.compare_digest(plans.token_hash(token), h) for h in admin_hashes)
 
-    def admin(token: Bearer) -> None:
+    def admin(token: Bearer, session: SessionDep) -> None:
         if token is None:
             raise Unauthorized("send Authorization: Bearer TOKEN")
-        if not is_admin(token):
-            raise Forbidden("only the admin may do this")
+        if is_admin(token):
+            return
+        if not plans.token_exists(session, token=token):
+            raise Unauthorized("this token is not valid")
+        raise Forbidden("only the admin may do this")
 
     def stakeholder(plan: str, session: SessionDep, token: Bearer) -> str:
         if is_admin(token):
@@ -164,6 +168,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Admin = Annotated[None, Depends(admin)]
     Stakeholder = Annotated[str, Depends(stakeholder)]
+
+    def replayed(session: Session, token: str | None, key: str | None) -> JSONResponse | None:
+        """The first answer to a POST retried with the same Idempotency-Key, if there was one."""
+        if key is None or token is None:
+            return None
+        stored = session.scalars(
+            select(IdempotentReply).where(
+                IdempotentReply.token_hash == plans.token_hash(token), IdempotentReply.key == key
+            )
+        ).first()
+        return JSONResponse(stored.body, status_code=stored.status) if stored is not None else None
 
     def change(
         session: Session,
@@ -176,14 +191,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Store a change (once per Idempotency-Key) and answer 202 with where to follow it."""
         if by == "admin":
             raise Forbidden("the admin manages plans; changes come from stakeholders")
-        if key is not None and token is not None:
-            stored = session.scalars(
-                select(IdempotentReply).where(
-                    IdempotentReply.token_hash == plans.token_hash(token), IdempotentReply.key == key
-                )
-            ).first()
-            if stored is not None:
-                return JSONResponse(stored.body, status_code=stored.status)
+        first = replayed(session, token, key)
+        if first is not None:
+            return first
         recorded = plans.record_change(session, plan_states, locks, plan_id=plan, by=by, step=step)
         body = ChangeAccepted(change=recorded.id, href=f"/v1/plans/{plan}/changes/{recorded.id}").model_dump()
         if key is not None and token is not None:
@@ -257,11 +267,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Version ``number`` (SPEC section 8)."""
         return plans.get_version_or_raise(session, plan_id=plan, number=number).body
 
-    @app.post("/v1/plans/{plan}/versions/{number}/approve", status_code=202, responses={**accepted, **errors, 409: {}})
+    conflict: dict[int | str, dict[str, Any]] = {
+        409: {"description": "the version is no longer the latest", "content": {PROBLEM: {}}}
+    }
+
+    @app.post(
+        "/v1/plans/{plan}/versions/{number}/approve", status_code=202, responses={**accepted, **errors, **conflict}
+    )
     def approve(
         plan: str, number: int, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Approve version ``number``: 409 unless it is the latest. Its windows become announced."""
+        first = replayed(session, token, key)
+        if first is not None:
+            return first
         plans.approve_check(session, plan_id=plan, number=number)
         return change(session, plan, by, {"action": "approve", "version": number}, token, key)
 

@@ -133,7 +133,8 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # More connections than the server's 40 worker threads, so a request never waits for one.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Any]:

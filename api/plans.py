@@ -62,6 +62,11 @@ def create_token(session: Session, plans: Plans, locks: Locks, *, plan_id: str, 
     return token
 
 
+def token_exists(session: Session, *, token: str) -> bool:
+    """Whether any plan issued this token."""
+    return session.scalars(select(Token.id).where(Token.token_hash == token_hash(token))).first() is not None
+
+
 def authenticate(session: Session, *, plan_id: str, token: str | None) -> str:
     """The stakeholder a token belongs to, for this plan only."""
     if not token:
@@ -83,7 +88,8 @@ def record_change(
     step = {key: value for key, value in step.items() if value is not None}
     step["by"] = by
     with locks.writing(session, plan_id):
-        seq = (session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id)) or -1) + 1
+        last = session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id))
+        seq = 0 if last is None else last + 1
         state = plans.state(session, plan_id)
         with state.lock:
             later = session.scalars(

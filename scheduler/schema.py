@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     PlainValidator,
     StringConstraints,
     Tag,
@@ -22,12 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from scheduler.timeline import parse_duration, parse_instant
+from scheduler.timeline import format_duration, format_utc, parse_duration, parse_instant
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=200)]
 Instant = Annotated[
     datetime,
     PlainValidator(parse_instant),
+    PlainSerializer(format_utc, return_type=str),
     WithJsonSchema(
         {
             "type": "string",
@@ -39,6 +41,7 @@ Instant = Annotated[
 Duration = Annotated[
     timedelta,
     PlainValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "description": "90m, 1h30m, 2h, 1d or ISO 8601 PT1H30M"}),
 ]
 Share = Annotated[float, Field(ge=0, le=1)]

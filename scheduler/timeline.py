@@ -28,7 +28,7 @@ def zone(name: str) -> ZoneInfo:
     """Return the IANA zone called ``name``, or raise ValueError naming it."""
     try:
         return _zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "Europe"
         raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Paris'") from None
 
 
@@ -116,6 +116,17 @@ def format_utc(instant: datetime) -> str:
 def to_local(instant: datetime, zone_name: str) -> datetime:
     """The wall-clock time of ``instant`` in ``zone_name``."""
     return instant.astimezone(zone(zone_name))
+
+
+def format_duration(duration: timedelta) -> str:
+    """A duration in the short form ``parse_duration`` reads back: ``1h30m``, ``45s`` as ``PT45S``."""
+    seconds = int(duration.total_seconds())
+    if seconds % 60:
+        return f"PT{seconds}S"
+    days, rest = divmod(seconds // 60, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    text = "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n)
+    return text or "0m"
 
 
 def parse_duration(value: object) -> timedelta:
