@@ -134,8 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # -- dependencies ----------------------------------------------------------------------
 
     def session_dep() -> Iterator[Session]:
-        with sessions() as session, session.begin():
+        with sessions() as session:
             yield session
+            session.commit()
 
     # "function" scope: the transaction commits before the reply is sent, so a 2xx means stored.
     SessionDep = Annotated[Session, Depends(session_dep, scope="function")]
@@ -194,16 +195,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         first = replayed(session, token, key)
         if first is not None:
             return first
-        recorded = plans.record_change(session, plan_states, locks, plan_id=plan, by=by, step=step)
-        body = ChangeAccepted(change=recorded.id, href=f"/v1/plans/{plan}/changes/{recorded.id}").model_dump()
-        if key is not None and token is not None:
-            session.add(IdempotentReply(token_hash=plans.token_hash(token), key=key, status=202, body=body))
-            try:
-                session.flush()
-            except IntegrityError:
-                raise Forbidden("this Idempotency-Key is being used by a request in flight") from None
+        idempotency = (plans.token_hash(token), key) if key is not None and token is not None else None
+        try:
+            recorded = plans.record_change(
+                session, plan_states, locks, plan_id=plan, by=by, step=step, idempotency=idempotency
+            )
+        except IntegrityError:  # the same key, sent again while the first was being stored
+            session.rollback()
+            first = replayed(session, token, key)
+            if first is None:
+                raise
+            return first
         solver.wake.set()
-        return JSONResponse(body, status_code=202)
+        return JSONResponse(plans.accepted(plan, recorded.id), status_code=202)
 
     IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
     accepted: dict[int | str, dict[str, Any]] = {202: {"model": ChangeAccepted}}

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.db import AuditEntry, Change, Plan, Token, Version
+from api.db import AuditEntry, Change, IdempotentReply, Plan, Token, Version
 from api.errors import Conflict, Forbidden, NotFound, Unauthorized
-from api.solving import Locks, Plans, trial_for
+from api.solving import Locks, Plans
 from scheduler.errors import StepRejected
 from scheduler.scenario import load_data, load_step
 from scheduler.timeline import format_utc
@@ -78,38 +78,50 @@ def authenticate(session: Session, *, plan_id: str, token: str | None) -> str:
 
 
 def record_change(
-    session: Session, plans: Plans, locks: Locks, *, plan_id: str, by: str, step: dict[str, Any]
+    session: Session,
+    plans: Plans,
+    locks: Locks,
+    *,
+    plan_id: str,
+    by: str,
+    step: dict[str, Any],
+    idempotency: tuple[str, str] | None = None,
 ) -> Change:
-    """Check a change against the author's authority and store it; the solver takes it from there.
+    """Check a change against the author's authority and store it (committed); the solver takes it
+    from there. With ``idempotency`` (token hash, key), the 202 answer is stored with it.
 
-    Raises ScenarioError (bad body), Forbidden (no authority), or stores the change.
+    Raises ScenarioError (bad body) or Forbidden (no authority).
     """
     get_plan_or_raise(session, plan_id=plan_id)
     step = {key: value for key, value in step.items() if value is not None}
     step["by"] = by
+    # Checked against every change stored so far; the solver checks again when it takes it in.
+    trial = plans.checker(session, plan_id)
+    parsed = load_step(step, index=0, problem=trial.problem)
+    try:
+        trial.check(parsed)
+    except StepRejected as refusal:
+        raise Forbidden(str(refusal)) from None
+    if parsed.at is not None:
+        step["at"] = format_utc(parsed.at)
     with locks.writing(session, plan_id):
         last = session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id))
         seq = 0 if last is None else last + 1
-        state = plans.state(session, plan_id)
-        with state.lock:
-            later = session.scalars(
-                select(Change).where(Change.plan_id == plan_id, Change.seq > state.seq).order_by(Change.seq)
-            ).all()
-            trial = trial_for(state, list(later))
-        parsed = load_step(step, index=seq, problem=trial.problem)
-        try:
-            trial.check(parsed)
-        except StepRejected as refusal:
-            raise Forbidden(str(refusal)) from None
-        if parsed.at is not None:
-            step["at"] = format_utc(parsed.at)
         change = Change(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step)
         session.add(change)
         session.flush()
         audit.append(
             session, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
         )
+        if idempotency is not None:
+            body = accepted(plan_id, change.id)
+            session.add(IdempotentReply(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
     return change
+
+
+def accepted(plan_id: str, change_id: int) -> dict[str, Any]:
+    """The 202 answer to a stored change: where to follow it."""
+    return {"change": change_id, "status": "pending", "href": f"/v1/plans/{plan_id}/changes/{change_id}"}
 
 
 def get_change_or_raise(session: Session, *, plan_id: str, change_id: int) -> Change:

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,12 +78,14 @@ class Locks:
 
     @contextmanager
     def writing(self, session: Session, plan_id: str) -> Iterator[None]:
-        """Hold the plan's history (changes, audit) for the rest of the session's transaction."""
+        """Hold the plan's history (changes, audit) while writing to it, and commit before letting go:
+        the next writer must see what this one wrote (sequence numbers, the audit chain's head)."""
         local = self._thread_lock(plan_id, 1)
         with local:
             if self.postgres:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(plan_id, 1)})
             yield
+            session.commit()
 
 
 @dataclass
@@ -94,6 +96,10 @@ class PlanState:
     batch: int = 0
     seq: int = -1  # the last change taken in
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # ``negotiation`` with every later change taken in, unsolved: what new changes are checked against.
+    ahead: Negotiation | None = None
+    ahead_seq: int = -1
+    ahead_of: Negotiation | None = None
 
 
 class Plans:
@@ -115,6 +121,26 @@ class Plans:
             scenario = load_data(plan.scenario)
             self._scenarios[plan_id] = scenario
         return scenario
+
+    def checker(self, session: Session, plan_id: str) -> Negotiation:
+        """A copy of the plan's negotiation with every stored change taken in (unsolved), to check a
+        new change against. Kept between calls and brought forward with the changes since."""
+        with self._guard:
+            state = self._states.get(plan_id)
+        if state is None:
+            state = self.state(session, plan_id)
+        with state.lock:
+            if state.ahead is None or state.ahead_of is not state.negotiation:
+                state.ahead, state.ahead_seq, state.ahead_of = state.negotiation.trial(), state.seq, state.negotiation
+            ahead = state.ahead
+            later = session.scalars(
+                select(Change).where(Change.plan_id == plan_id, Change.seq > state.ahead_seq).order_by(Change.seq)
+            ).all()
+            for change in later:
+                with suppress(ScenarioError):
+                    ahead.take(load_step(change.step, index=change.seq, problem=ahead.problem))
+                state.ahead_seq = change.seq
+            return ahead.trial()
 
     def state(self, session: Session, plan_id: str) -> PlanState:
         """The plan's negotiation with every solve the database records applied."""
@@ -162,19 +188,6 @@ def take_in(negotiation: Negotiation, changes: list[Change]) -> list[StepResult]
         for position in changed:
             results[position] = replace(results[position], version=version.version)
     return results
-
-
-def trial_for(state: PlanState, pending: list[Change]) -> Negotiation:
-    """The negotiation as it will be once ``pending`` changes are taken in (unsolved), to check a new one."""
-    trial = state.negotiation.trial()
-    for change in pending:
-        if change.seq <= state.seq:
-            continue
-        try:
-            trial.take(load_step(change.step, index=change.seq, problem=trial.problem))
-        except ScenarioError:
-            continue
-    return trial
 
 
 class Solver:
@@ -257,7 +270,7 @@ class Solver:
             for version, problem in zip(negotiation.versions, negotiation.problems, strict=True)
             if version.version not in stored
         ]
-        with self.sessions() as session, session.begin(), self.locks.writing(session, plan_id):
+        with self.sessions() as session, self.locks.writing(session, plan_id):
             self._record(session, plan_id, outcomes, fresh)
             audit.append(
                 session,

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from negotiator import client
 from scheduler.errors import ScenarioError
 from scheduler.ics import calendar
 from scheduler.negotiation import replay
@@ -115,6 +116,11 @@ def audit_verify(
     if problems:
         raise typer.Exit(1)
     typer.echo("audit log intact")
+
+
+# The HTTP client (negotiator/client.py): plans, object, approve, versions, ... against --server.
+app.add_typer(client.app)
+audit_app.command("show")(client.audit_show)
 
 
 def main() -> None:

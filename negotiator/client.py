@@ -1,0 +1,631 @@
+"""The HTTP service (SPEC section 10) from the command line: plans, objections, approvals, versions.
+
+Every command takes ``--server`` (``NEGOTIATOR_SERVER``, default http://127.0.0.1:8000) and
+``--token`` (``NEGOTIATOR_TOKEN``): the admin's token for ``plans``, a stakeholder's for the rest.
+
+Exit codes: 0 done; 1 the server said no (its problem+json printed as ``error: STATUS TITLE: DETAIL``),
+could not be reached, or a change waited for was refused; 2 invalid input, found before anything
+was sent (the same message as ``negotiator run``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from urllib.parse import quote
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from negotiator.table import local_window, user_minutes
+from scheduler.errors import ScenarioError
+from scheduler.scenario import _parse_text, describe_errors, load_file
+from scheduler.schema import EventIn, RequestIn
+from scheduler.timeline import parse_instant
+
+if TYPE_CHECKING:
+    import httpx
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2  # as ``run``: nothing was sent
+TIMEOUT_S = 30.0  # per HTTP request
+
+app = typer.Typer(no_args_is_help=True)
+plans_app = typer.Typer(help="Create plans and mint stakeholder tokens (admin).", no_args_is_help=True)
+app.add_typer(plans_app, name="plans")
+
+Server = Annotated[
+    str, typer.Option("--server", envvar="NEGOTIATOR_SERVER", help="Base URL of the negotiator service.")
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="NEGOTIATOR_TOKEN",
+        help="Bearer token: the admin's for plans, a stakeholder's otherwise.",
+        show_default=False,
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Re-run with the same key to retry safely: the server stores the change once. Default: a fresh key.",
+        show_default=False,
+    ),
+]
+Wait = Annotated[bool, typer.Option("--wait", help="Wait until the change is solved and print what became of it.")]
+WaitTimeout = Annotated[float, typer.Option("--wait-timeout", min=0.0, help="Seconds --wait waits before giving up.")]
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+
+class ShowFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+Format = Annotated[ShowFormat, typer.Option("--format", "-f", help="table or json (the server's body as is).")]
+
+
+class ObjectionKind(StrEnum):
+    veto = "veto"
+    soft = "soft"
+
+
+# -- talking to the server ------------------------------------------------------------------------
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    Console(stderr=True).print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def problem_message(response: httpx.Response) -> str:
+    """``STATUS TITLE: DETAIL`` from a problem+json answer, or the status line of any other error."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping) and "title" in body:
+        message = f"{response.status_code} {body['title']}"
+        detail = body.get("detail")
+        if detail and detail != body["title"]:
+            message += f": {detail}"
+    else:
+        message = f"{response.status_code} {response.reason_phrase}"
+    retry_after = response.headers.get("Retry-After")
+    if response.status_code == 429 and retry_after:
+        message += f" (retry after {retry_after} s)"
+    return message
+
+
+class Service:
+    """One server and one token; every failure ends the command with ``error: ...`` and exit 1."""
+
+    def __init__(self, server: str, token: str | None) -> None:
+        import httpx  # here, not at the top: ``negotiator run`` should not pay for it
+
+        if not token:
+            fail("no token: pass --token TOKEN or set NEGOTIATOR_TOKEN")
+        self.server = server.rstrip("/")
+        try:
+            self._http = httpx.Client(
+                base_url=self.server, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_S
+            )
+        except httpx.InvalidURL as error:
+            fail(f"cannot reach {server}: {error}")
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+
+    def call(
+        self, method: str, path: str, *, body: Any = None, key: str | None = None, missing_ok: bool = False
+    ) -> Any:
+        """Send one request and return its JSON answer (None for a 404 when ``missing_ok``)."""
+        import httpx
+
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        try:
+            response = self._http.request(method, path, json=body, headers=headers)
+        except httpx.ConnectError as error:
+            fail(f"cannot reach {self.server}: {error}")
+        except (httpx.TransportError, httpx.InvalidURL) as error:
+            retry = f"; to retry safely, run it again with --idempotency-key {key}" if key is not None else ""
+            fail(f"cannot reach {self.server}: {str(error) or type(error).__name__}{retry}")
+        if missing_ok and response.status_code == 404:
+            return None
+        if not response.is_success:
+            fail(problem_message(response))
+        try:
+            return response.json()
+        except ValueError:
+            fail(f"{self.server} answered {response.status_code} with something that is not JSON")
+
+
+def plan_path(plan: str, *parts: str | int) -> str:
+    """``/v1/plans/{plan}/...`` with every part quoted."""
+    return "/".join(["/v1/plans", *(quote(str(part), safe="") for part in (plan, *parts))])
+
+
+# -- reading files --------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Parsed YAML as JSON: the datetimes PyYAML makes of unquoted timestamps become ISO 8601 text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def read_document(path: Path) -> Any:
+    """A YAML or JSON file as the scenario loader reads it; raises ScenarioError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError("", f"cannot read the file: {error.strerror}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("", "the file is not UTF-8 text", source=str(path)) from None
+    try:
+        return _parse_text(text, json_format=path.suffix.lower() == ".json")
+    except ScenarioError as error:
+        raise error.located(str(path)) from None
+
+
+def scenario_body(path: Path) -> dict[str, Any]:
+    """A scenario file checked as ``run`` checks it, as the JSON body of ``POST /v1/plans``.
+
+    The server cannot read csv profiles (they are files on this machine): they are sent as their values.
+    """
+    try:
+        loaded = load_file(path)
+        data = read_document(path)
+    except ScenarioError as error:
+        fail(str(error), EXIT_INVALID)
+    body: dict[str, Any] = jsonable(data)
+    for region, built in zip(body["regions"], loaded.problem.regions, strict=True):
+        profile = region.get("profile")
+        if isinstance(profile, Mapping) and "csv" in profile:
+            region["profile"] = {"weekly" if built.profile.weekly else "hourly": list(built.profile.values)}
+    return body
+
+
+def checked_body(path: Path, model: type[BaseModel], what: str) -> dict[str, Any]:
+    """A file holding one ``what`` (a request, an event), checked field by field before it is sent."""
+    try:
+        data = read_document(path)
+        if not isinstance(data, Mapping):
+            raise ScenarioError("", f"the file must hold one {what}, as a mapping", source=str(path))
+        try:
+            model.model_validate(data)
+        except ValidationError as error:
+            raise describe_errors(error.errors(include_url=False)).located(str(path)) from None
+    except ScenarioError as error:
+        fail(str(error), EXIT_INVALID)
+    body: dict[str, Any] = jsonable(data)
+    return body
+
+
+def avoid_range(text: str) -> dict[str, str]:
+    """``START/END`` as a range; zone names hold slashes too, so the split is where both halves are times."""
+    splits = [i for i, char in enumerate(text) if char == "/"]
+    problems: list[str] = []
+    for i in splits:
+        start, end = text[:i].strip(), text[i + 1 :].strip()
+        try:
+            parse_instant(start)
+            parse_instant(end)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        except OSError:  # a split inside a zone name: ZoneInfo("Europe") opens a directory
+            continue
+        return {"start": start, "end": end}
+    why = f": {problems[0]}" if len(problems) == 1 else ""
+    raise typer.BadParameter(
+        f"{text!r} is not START/END (e.g. 2026-03-02T10:00Z/2026-03-02T12:00Z, "
+        f"or '2026-03-02 11:00 Europe/Paris/2026-03-02 13:00 Europe/Paris'){why}"
+    )
+
+
+def instant_text(text: str | None) -> str | None:
+    """Check a time option as scenario files are checked; the server gets it as written."""
+    if text is not None:
+        try:
+            parse_instant(text)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    return text
+
+
+def version_number(text: str | None) -> str | None:
+    """``latest`` or a version number from 1."""
+    if text is None or text == "latest" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise typer.BadParameter(f"{text!r} is not a version: give a number from 1, or latest")
+
+
+# -- what became of a change ----------------------------------------------------------------------
+
+
+def outcome(change: Mapping[str, Any]) -> str:
+    """``accepted into version 3``, ``refused: outside scope ...`` or ``pending``."""
+    if change["status"] == "refused":
+        return f"refused: {change.get('reason') or 'no reason given'}"
+    if change["status"] == "accepted":
+        if change.get("version") is None:
+            return "accepted"
+        if change.get("action") == "approve":
+            return f"accepted: version {change['version']} approved"
+        return f"accepted into version {change['version']}"
+    return str(change["status"])
+
+
+def wait_for(service: Service, plan: str, change_id: int, timeout_s: float) -> Mapping[str, Any]:
+    """Poll a change until the solver has taken it in."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        left = deadline - time.monotonic()
+        # The server may answer 202 a moment before the change is visible to reads: a 404 means "not yet".
+        change: Mapping[str, Any] | None = service.call(
+            "GET", plan_path(plan, "changes", change_id), missing_ok=left > 0
+        )
+        if change is not None and change["status"] != "pending":
+            return change
+        if left <= 0:
+            fail(
+                f"change {change_id} is still pending after {timeout_s:g} s: see negotiator changes {plan} {change_id}"
+            )
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 1.0)
+
+
+def send_change(
+    service: Service,
+    plan: str,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    key: str | None,
+    wait: bool,
+    wait_timeout: float,
+) -> None:
+    """Send a change, print its id, and with ``wait`` what became of it (exit 1 if refused)."""
+    accepted = service.call(method, path, body=body, key=key or str(uuid.uuid4()))
+    change_id = int(accepted["change"])
+    typer.echo(change_id)
+    if wait:
+        change = wait_for(service, plan, change_id, wait_timeout)
+        typer.echo(f"change {change_id} {outcome(change)}")
+        if change["status"] == "refused":
+            raise typer.Exit(EXIT_FAILED)
+
+
+def print_json(body: Any) -> None:
+    sys.stdout.write(json.dumps(body, indent=2) + "\n")
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+@plans_app.command("create")
+def create_plan(
+    file: Annotated[Path, typer.Argument(help="A scenario file, YAML or JSON.")],
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Create a plan from a scenario file (checked here first, as run checks it); print the plan's id."""
+    body = scenario_body(file)
+    with Service(server, token) as service:
+        created = service.call("POST", "/v1/plans", body=body)
+    typer.echo(created["id"])
+
+
+@plans_app.command("token")
+def create_token(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    stakeholder: Annotated[str, typer.Argument(help="A stakeholder id of the plan's scenario.")],
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Mint a token for a stakeholder and print it: it is shown this once, the server keeps only a hash."""
+    with Service(server, token) as service:
+        created = service.call("POST", plan_path(plan, "stakeholders", stakeholder, "tokens"))
+    typer.echo(created["token"])
+
+
+@app.command("object")
+def object_to(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    request: Annotated[str, typer.Argument(help="The request objected to.")],
+    kind: Annotated[ObjectionKind, typer.Option("--kind", help="veto (hard) or soft (weighted).")],
+    avoid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--avoid",
+            metavar="START/END",
+            help="A range to keep the request out of; repeat for several. Default: its current window.",
+            show_default=False,
+        ),
+    ] = None,
+    weight: Annotated[
+        float | None, typer.Option(help="Soft only: how many times worse a window there is (default 10).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the others to read.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="When it happens (moves the plan's now forward).", callback=instant_text)
+    ] = None,
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Object to a request: a veto or a soft objection. Prints the change's id."""
+    if weight is not None and kind is ObjectionKind.veto:
+        raise typer.BadParameter("a veto has no weight: use --kind soft", param_hint="--weight")
+    body = {
+        "request": request,
+        "kind": kind.value,
+        "avoid": [avoid_range(text) for text in avoid] if avoid else None,
+        "weight": weight,
+        "reason": reason,
+        "at": at,
+    }
+    body = {key: value for key, value in body.items() if value is not None}
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "objections"),
+            body=body,
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def approve(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    version: Annotated[int, typer.Argument(min=1, help="The version approved: it must be the latest.")],
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Approve a version (approvers): its windows become announced. Refused unless it is the latest."""
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "versions", version, "approve"),
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def submit(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    file: Annotated[Path, typer.Argument(help="One request, YAML or JSON, as under requests: in a scenario.")],
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Submit a maintenance request (requesters, approvers). Prints the change's id."""
+    body = checked_body(file, RequestIn, "request")
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "requests"),
+            body=body,
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def withdraw(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    request: Annotated[str, typer.Argument(help="The request withdrawn.")],
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Withdraw a request (its requester, approvers). Prints the change's id."""
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "DELETE",
+            plan_path(plan, "requests", request),
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def events(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    file: Annotated[Path, typer.Argument(help="One event, YAML or JSON, as under events: in a scenario.")],
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Declare a critical event (representatives inside their scope, approvers). Prints the change's id."""
+    body = checked_body(file, EventIn, "event")
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "events"),
+            body=body,
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def changes(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    change: Annotated[int, typer.Argument(help="The change's id, as printed when it was sent.")],
+    format: Format = ShowFormat.table,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """What became of a change: pending, accepted into a version, or refused with the reason."""
+    with Service(server, token) as service:
+        body = service.call("GET", plan_path(plan, "changes", change))
+    if format is ShowFormat.json:
+        print_json(body)
+        return
+    typer.echo(f"change {body['id']}: {body['action']} by {body['by']}, received {body['received_at']}")
+    typer.echo(outcome(body))
+
+
+@app.command()
+def versions(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    number: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[NUMBER|latest]", help="Show this version; without it, list them all.", callback=version_number
+        ),
+    ] = None,
+    format: Format = ShowFormat.table,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """List a plan's versions, or show one: its windows in UTC with their impact."""
+    path = plan_path(plan, "versions") if number is None else plan_path(plan, "versions", number)
+    with Service(server, token) as service:
+        body = service.call("GET", path)
+    if format is ShowFormat.json:
+        print_json(body)
+    elif number is None:
+        Console().print(versions_table(body))
+    else:
+        show_version(body, Console())
+
+
+def audit_show(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    format: Format = ShowFormat.table,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """A plan's audit log from the server; exit 1 if a hash link does not check out."""
+    with Service(server, token) as service:
+        body = service.call("GET", plan_path(plan, "audit"))
+    if format is ShowFormat.json:
+        print_json(body)
+    else:
+        Console().print(audit_table(body["entries"]))
+    if not body["intact"]:
+        fail("the audit log is not intact: run negotiator audit verify on the server's database")
+
+
+# -- tables ---------------------------------------------------------------------------------------
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def versions_table(rows: list[Mapping[str, Any]]) -> Table:
+    """One line per version, oldest first."""
+    table = Table(title="versions", title_justify="left")
+    columns: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
+        ("version", lambda row: str(row["version"])),
+        ("status", lambda row: str(row["status"])),
+        ("impact (user-min)", lambda row: user_minutes(row["objective"])),
+        ("approved", lambda row: "yes" if row["approved"] else ""),
+        ("moved", lambda row: ", ".join(row["moved"])),
+        ("changes", lambda row: ", ".join(str(change) for change in row.get("changes", []))),
+    ]
+    for title, _ in columns:
+        table.add_column(title, justify="right" if title.startswith(("version", "impact")) else "left")
+    for row in rows:
+        table.add_row(*(cell(row) for _, cell in columns))
+    return table
+
+
+def show_version(body: Mapping[str, Any], console: Console) -> None:
+    """One version: status and total, each window in UTC with its impact, what is not scheduled, what moved."""
+    headline = (
+        f"version {body['version']}: {body['status']}, total impact {user_minutes(body['objective'])} user-minutes"
+    )
+    if body["status"] == "feasible":
+        headline += f" (lower bound {user_minutes(body['bound'])})"
+    if body["approved"]:
+        headline += ", approved"
+    console.print(Text(headline, style="bold"))
+    console.print(Text(f"as of {body['now']}"))
+    table = Table()
+    table.add_column("request")
+    table.add_column("window (UTC)")
+    table.add_column("impact (user-min)", justify="right")
+    table.add_column("by region")
+    for window in body["windows"]:
+        by_region = ", ".join(f"{region} {user_minutes(value)}" for region, value in window["impact_by_region"].items())
+        table.add_row(
+            window["request"],
+            local_window(_instant(window["start"]), _instant(window["end"]), "UTC"),
+            user_minutes(window["impact"]),
+            by_region,
+        )
+    console.print(table)
+    for item in body["unscheduled"]:
+        console.print(Text(f"not scheduled: {item['request']} — {', '.join(item['reasons'])}", style="red"))
+    console.print(Text(f"moved: {', '.join(body['moved']) or 'nothing'}"))
+    if body["moved_announced"]:
+        console.print(Text(f"announced windows moved: {', '.join(body['moved_announced'])}", style="bold red"))
+    if body.get("changes"):
+        console.print(Text(f"changes included: {', '.join(str(change) for change in body['changes'])}"))
+
+
+def audit_table(entries: list[Mapping[str, Any]]) -> Table:
+    """One line per audit entry: who did what, when."""
+    table = Table(title="audit log", title_justify="left")
+    for column in ("seq", "at", "actor", "action", "detail"):
+        table.add_column(column, justify="right" if column == "seq" else "left", overflow="fold")
+    for entry in entries:
+        detail = json.dumps(entry["detail"], separators=(",", ":"), sort_keys=True)
+        table.add_row(str(entry["seq"]), str(entry["at"]), str(entry["actor"]), str(entry["action"]), detail)
+    return table
