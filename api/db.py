@@ -120,10 +120,16 @@ class AdminKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# More connections than the server's 40 worker threads and its solver, so no request waits for one.
+WORKERS = 48
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout so readers never block the solver."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=WORKERS, max_overflow=WORKERS
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _: Any) -> None:
@@ -133,8 +139,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # More connections than the server's 40 worker threads, so a request never waits for one.
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
+    return create_engine(url, pool_pre_ping=True, pool_size=WORKERS // 2, max_overflow=WORKERS)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Any]:

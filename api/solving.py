@@ -80,6 +80,7 @@ class Locks:
     def writing(self, session: Session, plan_id: str) -> Iterator[None]:
         """Hold the plan's history (changes, audit) while writing to it, and commit before letting go:
         the next writer must see what this one wrote (sequence numbers, the audit chain's head)."""
+        session.connection()  # a connection first: whoever holds the lock never waits for the pool
         local = self._thread_lock(plan_id, 1)
         with local:
             if self.postgres:
