@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -141,12 +142,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # "function" scope: the transaction commits before the reply is sent, so a 2xx means stored.
     SessionDep = Annotated[Session, Depends(session_dep, scope="function")]
 
-    def bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
-        if authorization and authorization.lower().startswith("bearer "):
-            token = authorization[7:].strip()
-            limiter.take(plans.token_hash(token))
-            return token
-        return None
+    scheme = HTTPBearer(auto_error=False, description="the admin token, or a stakeholder's token for the plan")
+
+    def bearer(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> str | None:
+        if credentials is None:
+            return None
+        limiter.take(plans.token_hash(credentials.credentials))
+        return credentials.credentials
 
     Bearer = Annotated[str | None, Depends(bearer)]
 

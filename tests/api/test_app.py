@@ -1017,8 +1017,8 @@ async def test_openapi_lists_every_route_with_its_body_and_errors(service: Servi
             assert schema["$ref"].removeprefix("#/components/schemas/") in schemas, where
         for status in ("401", "403", "404", "422", "429"):
             assert PROBLEM in operation["responses"][status]["content"], f"{where} {status}"
-        headers = {parameter["name"].lower() for parameter in operation["parameters"] if parameter["in"] == "header"}
-        assert "authorization" in headers, where
+        assert {"HTTPBearer": []} in operation["security"], where
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     approve = spec["paths"]["/v1/plans/{plan}/versions/{number}/approve"]["post"]
     assert PROBLEM in approve["responses"]["409"]["content"]
     assert "/health" in spec["paths"]
