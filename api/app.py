@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -134,13 +134,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # -- dependencies ----------------------------------------------------------------------
 
-    def session_dep() -> Iterator[Session]:
+    @contextmanager
+    def transaction() -> Iterator[Session]:
+        """A session for the length of one route's body, committed at its end.
+
+        Not a dependency: FastAPI runs a dependency's setup and teardown in separate worker-thread
+        calls, and a connection held between them starves the pool under load.
+        """
         with sessions() as session:
             yield session
             session.commit()
-
-    # "function" scope: the transaction commits before the reply is sent, so a 2xx means stored.
-    SessionDep = Annotated[Session, Depends(session_dep, scope="function")]
 
     scheme = HTTPBearer(auto_error=False, description="the admin token, or a stakeholder's token for the plan")
 
@@ -155,19 +158,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def is_admin(token: str | None) -> bool:
         return token is not None and any(hmac.compare_digest(plans.token_hash(token), h) for h in admin_hashes)
 
-    def admin(token: Bearer, session: SessionDep) -> None:
+    def admin(token: Bearer) -> None:
         if token is None:
             raise Unauthorized("send Authorization: Bearer TOKEN")
         if is_admin(token):
             return
-        if not plans.token_exists(session, token=token):
+        with sessions() as session:
+            known = plans.token_exists(session, token=token)
+        if not known:
             raise Unauthorized("this token is not valid")
         raise Forbidden("only the admin may do this")
 
-    def stakeholder(plan: str, session: SessionDep, token: Bearer) -> str:
+    def stakeholder(plan: str, token: Bearer) -> str:
         if is_admin(token):
             return "admin"
-        return plans.authenticate(session, plan_id=plan, token=token)
+        with sessions() as session:
+            return plans.authenticate(session, plan_id=plan, token=token)
 
     Admin = Annotated[None, Depends(admin)]
     Stakeholder = Annotated[str, Depends(stakeholder)]
@@ -232,11 +238,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/v1/plans", status_code=201, responses=errors, response_model=PlanCreated)
-    def create_plan(body: ScenarioIn, session: SessionDep, _: Admin) -> dict[str, str]:
+    def create_plan(body: ScenarioIn, _: Admin) -> dict[str, str]:
         """Create a plan from a scenario (the file format, as JSON); its steps become its first changes."""
-        plan_id = plans.create_plan(session, locks, body=body.model_dump(mode="json", exclude_none=True))
-        solver.wake.set()
-        return {"id": plan_id}
+        with transaction() as session:
+            plan_id = plans.create_plan(session, locks, body=body.model_dump(mode="json", exclude_none=True))
+            solver.wake.set()
+            return {"id": plan_id}
 
     @app.post(
         "/v1/plans/{plan}/stakeholders/{stakeholder_id}/tokens",
@@ -244,14 +251,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=errors,
         response_model=TokenCreated,
     )
-    def create_token(plan: str, stakeholder_id: str, session: SessionDep, _: Admin) -> dict[str, str]:
+    def create_token(plan: str, stakeholder_id: str, _: Admin) -> dict[str, str]:
         """A token for a stakeholder, shown once: only its hash is stored."""
-        return {"token": plans.create_token(session, plan_states, locks, plan_id=plan, stakeholder=stakeholder_id)}
+        with transaction() as session:
+            return {"token": plans.create_token(session, plan_states, locks, plan_id=plan, stakeholder=stakeholder_id)}
 
     @app.get("/v1/plans/{plan}/versions", responses=errors, response_model=list[VersionSummary])
-    def list_versions(plan: str, session: SessionDep, _: Stakeholder) -> list[dict[str, Any]]:
+    def list_versions(plan: str, _: Stakeholder) -> list[dict[str, Any]]:
         """Every finished version, oldest first: status, objective, what moved, the changes it includes."""
-        return plans.list_versions(session, plan_id=plan)
+        with transaction() as session:
+            return plans.list_versions(session, plan_id=plan)
 
     @app.get(
         "/v1/plans/{plan}/versions/latest",
@@ -259,9 +268,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=VersionRead,
         response_model_exclude_unset=True,
     )
-    def latest_version(plan: str, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+    def latest_version(plan: str, _: Stakeholder) -> dict[str, Any]:
         """The newest finished version (SPEC section 8), with the ids of the changes it includes."""
-        return plans.get_version_or_raise(session, plan_id=plan, number=None).body
+        with transaction() as session:
+            return plans.get_version_or_raise(session, plan_id=plan, number=None).body
 
     @app.get(
         "/v1/plans/{plan}/versions/{number}",
@@ -269,9 +279,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=VersionRead,
         response_model_exclude_unset=True,
     )
-    def get_version(plan: str, number: int, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+    def get_version(plan: str, number: int, _: Stakeholder) -> dict[str, Any]:
         """Version ``number`` (SPEC section 8)."""
-        return plans.get_version_or_raise(session, plan_id=plan, number=number).body
+        with transaction() as session:
+            return plans.get_version_or_raise(session, plan_id=plan, number=number).body
 
     conflict: dict[int | str, dict[str, Any]] = {
         409: {"description": "the version is no longer the latest", "content": {PROBLEM: {}}}
@@ -280,104 +291,108 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post(
         "/v1/plans/{plan}/versions/{number}/approve", status_code=202, responses={**accepted, **errors, **conflict}
     )
-    def approve(
-        plan: str, number: int, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
-    ) -> JSONResponse:
+    def approve(plan: str, number: int, by: Stakeholder, token: Bearer, key: IdempotencyKey = None) -> JSONResponse:
         """Approve version ``number``: 409 unless it is the latest. Its windows become announced."""
-        first = replayed(session, token, key)
-        if first is not None:
-            return first
-        plans.approve_check(session, plan_id=plan, number=number)
-        return change(session, plan, by, {"action": "approve", "version": number}, token, key)
+        with transaction() as session:
+            first = replayed(session, token, key)
+            if first is not None:
+                return first
+            plans.approve_check(session, plan_id=plan, number=number)
+            return change(session, plan, by, {"action": "approve", "version": number}, token, key)
 
     @app.post("/v1/plans/{plan}/objections", status_code=202, responses={**accepted, **errors})
     def object_to(
         plan: str,
         body: ObjectionCreate,
-        session: SessionDep,
         by: Stakeholder,
         token: Bearer,
         key: IdempotencyKey = None,
     ) -> JSONResponse:
         """A veto or a soft objection (representatives within their scope, approvers)."""
-        return change(session, plan, by, {"action": "object", **body.model_dump(mode="json")}, token, key)
+        with transaction() as session:
+            return change(session, plan, by, {"action": "object", **body.model_dump(mode="json")}, token, key)
 
     @app.post("/v1/plans/{plan}/events", status_code=202, responses={**accepted, **errors})
     def declare_event(
-        plan: str, body: EventIn, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+        plan: str, body: EventIn, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Declare a critical event (representatives inside their scope, approvers)."""
-        step = {"action": "declare_event", "event": body.model_dump(mode="json", exclude_none=True)}
-        return change(session, plan, by, step, token, key)
+        with transaction() as session:
+            step = {"action": "declare_event", "event": body.model_dump(mode="json", exclude_none=True)}
+            return change(session, plan, by, step, token, key)
 
     @app.post("/v1/plans/{plan}/requests", status_code=202, responses={**accepted, **errors})
-    def submit(
-        plan: str, body: RequestIn, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
-    ) -> JSONResponse:
+    def submit(plan: str, body: RequestIn, by: Stakeholder, token: Bearer, key: IdempotencyKey = None) -> JSONResponse:
         """Submit a maintenance request (requesters their own, approvers any)."""
-        request = body.model_dump(mode="json", exclude_none=True)
-        return change(session, plan, by, {"action": "submit", "request": request}, token, key)
+        with transaction() as session:
+            request = body.model_dump(mode="json", exclude_none=True)
+            return change(session, plan, by, {"action": "submit", "request": request}, token, key)
 
     @app.delete("/v1/plans/{plan}/requests/{request_id}", status_code=202, responses={**accepted, **errors})
     def withdraw(
-        plan: str, request_id: str, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+        plan: str, request_id: str, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Withdraw a request (its requester, approvers)."""
-        return change(session, plan, by, {"action": "withdraw", "request": request_id}, token, key)
+        with transaction() as session:
+            return change(session, plan, by, {"action": "withdraw", "request": request_id}, token, key)
 
     @app.post("/v1/plans/{plan}/counters", status_code=202, responses={**accepted, **errors})
     def counter(
-        plan: str, body: CounterCreate, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+        plan: str, body: CounterCreate, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Extension: propose another start and see its impact (on the change, once solved)."""
-        return change(session, plan, by, {"action": "counter", **body.model_dump(mode="json")}, token, key)
+        with transaction() as session:
+            return change(session, plan, by, {"action": "counter", **body.model_dump(mode="json")}, token, key)
 
     @app.post("/v1/plans/{plan}/pins", status_code=202, responses={**accepted, **errors})
-    def pin(
-        plan: str, body: PinCreate, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
-    ) -> JSONResponse:
+    def pin(plan: str, body: PinCreate, by: Stakeholder, token: Bearer, key: IdempotencyKey = None) -> JSONResponse:
         """Extension: an approver fixes a request at an allowed start."""
-        return change(session, plan, by, {"action": "pin", **body.model_dump(mode="json")}, token, key)
+        with transaction() as session:
+            return change(session, plan, by, {"action": "pin", **body.model_dump(mode="json")}, token, key)
 
     @app.post("/v1/plans/{plan}/overrides", status_code=202, responses={**accepted, **errors})
     def override_veto(
-        plan: str, body: OverrideCreate, session: SessionDep, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
+        plan: str, body: OverrideCreate, by: Stakeholder, token: Bearer, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Extension: lift a veto; the first approver proposes, a second, different one lifts it."""
-        return change(session, plan, by, {"action": "override_veto", **body.model_dump(mode="json")}, token, key)
+        with transaction() as session:
+            return change(session, plan, by, {"action": "override_veto", **body.model_dump(mode="json")}, token, key)
 
     @app.get("/v1/plans/{plan}/changes/{change_id}", responses=errors, response_model=ChangeRead)
-    def get_change(plan: str, change_id: int, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+    def get_change(plan: str, change_id: int, _: Stakeholder) -> dict[str, Any]:
         """A change: pending, or accepted into a version, or refused with the reason."""
-        return plans.change_json(plans.get_change_or_raise(session, plan_id=plan, change_id=change_id))
+        with transaction() as session:
+            return plans.change_json(plans.get_change_or_raise(session, plan_id=plan, change_id=change_id))
 
     @app.get("/v1/plans/{plan}/audit", responses=errors, response_model=AuditRead)
-    def read_audit(plan: str, session: SessionDep, _: Stakeholder) -> dict[str, Any]:
+    def read_audit(plan: str, _: Stakeholder) -> dict[str, Any]:
         """The plan's audit log, hash-chained; ``intact`` says whether every link checks out."""
-        return {
-            "entries": plans.list_audit(session, plan_id=plan),
-            "intact": not audit.verify(session, plan_id=plan),
-        }
+        with transaction() as session:
+            return {
+                "entries": plans.list_audit(session, plan_id=plan),
+                "intact": not audit.verify(session, plan_id=plan),
+            }
 
     @app.get(
         "/v1/plans/{plan}/calendar.ics",
         responses={**errors, 200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"}},
         response_class=Response,
     )
-    def calendar_feed(plan: str, session: SessionDep, _: Stakeholder) -> Response:
+    def calendar_feed(plan: str, _: Stakeholder) -> Response:
         """The latest version as iCalendar."""
-        plans.get_version_or_raise(session, plan_id=plan, number=None)
-        state = plan_states.state(session, plan)
-        with state.lock:
-            negotiation = state.negotiation
-            replay = Replay(
-                scenario=negotiation.problem.name,
-                slot_minutes=negotiation.problem.grid.slot_minutes,
-                steps=(),
-                versions=tuple(negotiation.versions),
-                problems=tuple(negotiation.problems),
-            )
-        return Response(calendar(replay), media_type="text/calendar")
+        with transaction() as session:
+            plans.get_version_or_raise(session, plan_id=plan, number=None)
+            state = plan_states.state(session, plan)
+            with state.lock:
+                negotiation = state.negotiation
+                replay = Replay(
+                    scenario=negotiation.problem.name,
+                    slot_minutes=negotiation.problem.grid.slot_minutes,
+                    steps=(),
+                    versions=tuple(negotiation.versions),
+                    problems=tuple(negotiation.problems),
+                )
+            return Response(calendar(replay), media_type="text/calendar")
 
     return app
 
