@@ -15,15 +15,14 @@ It measures the time to each reply (the 202) and the throughput, waits until no 
 then prints: requests/s, p50, p99 and max latency, errors by status, the changes stored against the
 202s received (lost = a 202 whose change is not stored, or not accepted into a version), the number
 of versions produced, the solves (per process, overlaps) and how long until the last version was
-solved. It asserts nothing; it exits 1 when a change was lost, a request failed or solving never
-finished.
+solved. It asserts nothing: failed requests are reported, and the exit status is 1 only when an
+accepted change was lost (not stored, not accepted into exactly one version, or never solved).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import random
 import signal
@@ -43,7 +42,7 @@ from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.db import Change, make_engine, make_sessions
+from api.db import Change, Version, make_engine, make_sessions
 
 ADMIN_TOKEN = "bench-admin-token"
 TABLES = ("idempotent_replies", "admin_keys", "audit", "versions", "changes", "tokens", "plans", "alembic_version")
@@ -277,7 +276,10 @@ def main() -> int:
         count = args.servers or 2
         drop_tables(database)
     print(f"{args.mode}: {count} server(s), {args.objections} objections from {args.clients} clients")
-    print(f"database {database}; logs in {workdir}")
+    print(
+        f"database {database}; server logs in {workdir}"
+        + ("" if args.keep else " (removed at the end; --keep keeps them)")
+    )
 
     servers: list[Server] = []
     try:
@@ -319,12 +321,12 @@ def run(args: argparse.Namespace, database: str, servers: list[Server]) -> int:
         return 1
 
     items = objections(args.objections)
+    burst_start = time.time()
     started = time.perf_counter()
     results = asyncio.run(burst([server.url for server in servers], plan, tokens, items, args.clients))
     sent_s = time.perf_counter() - started
     burst_end = time.time()
     settled_after = wait_settled(sessions, plan, timeout_s=args.drain_timeout)
-    drained_s = time.perf_counter() - started
 
     with sessions() as session:
         rows = session.scalars(select(Change).where(Change.plan_id == plan)).all()
@@ -351,7 +353,10 @@ def run(args: argparse.Namespace, database: str, servers: list[Server]) -> int:
     spans = sorted(
         (datetime.fromisoformat(d["started"]), datetime.fromisoformat(d["finished"]), d["process"]) for d in solves
     )
-    overlaps = sum(1 for before, after in itertools.pairwise(spans) if after[0] < before[1])
+    overlaps, latest_end = 0, None
+    for begin, end, _ in spans:  # by start: a solve that starts before every earlier one ended overlaps
+        overlaps += latest_end is not None and begin < latest_end
+        latest_end = end if latest_end is None else max(latest_end, end)
     longest = max(((end - begin).total_seconds() for begin, end, _ in spans), default=0.0)
     last_finished = spans[-1][1].timestamp() if spans else float("nan")
     latencies = results.latencies
@@ -390,18 +395,15 @@ def run(args: argparse.Namespace, database: str, servers: list[Server]) -> int:
         print(f"NOT settled: changes still pending after {args.drain_timeout:.0f} s")
     else:
         print(
-            f"last version solved {drained_s:.1f} s after the burst started "
+            f"last version solved {last_finished - burst_start:.1f} s after the burst started "
             f"({last_finished - burst_end:.1f} s after the last reply)"
         )
     print(f"audit log intact: {audit['intact']}")
-    failed = bool(lost or missing or twice or results.errors or settled_after is None or overlaps)
-    return 1 if failed else 0
+    return 1 if lost or missing or twice or settled_after is None else 0
 
 
 def wait_settled(sessions: Any, plan: str, *, timeout_s: float) -> float | None:
     """Wait until the plan has a version and no pending change; the seconds it took, None on timeout."""
-    from api.db import Version
-
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         with sessions() as session:
