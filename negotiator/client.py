@@ -29,7 +29,7 @@ from rich.text import Text
 
 from negotiator.table import local_window, user_minutes
 from scheduler.errors import ScenarioError
-from scheduler.scenario import _parse_text, describe_errors, load_file
+from scheduler.scenario import describe_errors, load_file, read_document
 from scheduler.schema import EventIn, RequestIn
 from scheduler.timeline import parse_instant
 
@@ -173,20 +173,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [jsonable(item) for item in value]
     return value
-
-
-def read_document(path: Path) -> Any:
-    """A YAML or JSON file as the scenario loader reads it; raises ScenarioError naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ScenarioError("", f"cannot read the file: {error.strerror}", source=str(path)) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("", "the file is not UTF-8 text", source=str(path)) from None
-    try:
-        return _parse_text(text, json_format=path.suffix.lower() == ".json")
-    except ScenarioError as error:
-        raise error.located(str(path)) from None
 
 
 def scenario_body(path: Path) -> dict[str, Any]:

@@ -83,6 +83,15 @@ class Scenario:
 
 def load_file(path: Path) -> Scenario:
     """Read and validate a scenario file; raises ScenarioError naming the file."""
+    data = read_document(path)
+    try:
+        return load_data(data, base_dir=path.parent)
+    except ScenarioError as error:
+        raise error.located(str(path)) from None
+
+
+def read_document(path: Path) -> Any:
+    """A YAML or JSON file, parsed (repeated keys refused); raises ScenarioError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -90,8 +99,7 @@ def load_file(path: Path) -> Scenario:
     except UnicodeDecodeError:
         raise ScenarioError("", "the file is not UTF-8 text", source=str(path)) from None
     try:
-        data = _parse_text(text, json_format=path.suffix.lower() == ".json")
-        return load_data(data, base_dir=path.parent)
+        return _parse_text(text, json_format=path.suffix.lower() == ".json")
     except ScenarioError as error:
         raise error.located(str(path)) from None
 
