@@ -22,7 +22,7 @@ def entry_hash(
     previous_hash: str, *, plan_id: str, seq: int, at: datetime, actor: str, action: str, detail: Any
 ) -> str:
     """The hash of an entry: its content and its predecessor's hash."""
-    moment = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    moment = at.astimezone(UTC)
     content = json.dumps(
         {"plan": plan_id, "seq": seq, "at": moment.isoformat(), "actor": actor, "action": action, "detail": detail},
         sort_keys=True,

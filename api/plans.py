@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -138,7 +137,7 @@ def change_json(change: Change) -> dict[str, Any]:
         "index": change.seq,
         "action": change.action,
         "by": change.by,
-        "received_at": format_utc(change.received_at) if isinstance(change.received_at, datetime) else None,
+        "received_at": format_utc(change.received_at),
         "status": "pending" if change.pending else ("accepted" if change.accepted else "refused"),
         "version": change.version,
         "reason": change.reason,
@@ -186,7 +185,7 @@ def list_audit(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
     return [
         {
             "seq": row.seq,
-            "at": format_utc(row.at) if row.at.tzinfo else row.at.isoformat() + "Z",
+            "at": format_utc(row.at),
             "actor": row.actor,
             "action": row.action,
             "detail": row.detail,

@@ -13,7 +13,7 @@ from datetime import datetime
 from scheduler.domain import Objection, Problem, Request, Stakeholder, TimeRange, Version
 from scheduler.errors import StepRejected
 from scheduler.impact import impact_at
-from scheduler.rules import Blocked, blocked_starts
+from scheduler.rules import blocked_starts
 from scheduler.scenario import Scenario, Step
 from scheduler.solver import Planner
 
@@ -222,7 +222,7 @@ class Negotiation:
         request = self._request(step)
         _require(stakeholder, ("approver",), "pin")
         assert step.start is not None
-        blocked = self._blocked_at(request, step.start) + self._taken_at(request, step.start)
+        blocked = rules_against(self.problem, request, step.start) + self._taken_at(request, step.start)
         if blocked:
             raise StepRejected(f"that start is not allowed: {', '.join(blocked)}")
         self.pinned[request.id] = step.start
@@ -254,7 +254,7 @@ class Negotiation:
         assert step.start is not None
         impact = impact_at(self.problem, request, step.start)
         current = self.current.window_by_request.get(request.id)
-        blocked = self._blocked_at(request, step.start)
+        blocked = rules_against(self.problem, request, step.start)
         return Counter(
             start=step.start,
             impact=sum(impact.values()),
@@ -289,20 +289,9 @@ class Negotiation:
             raise StepRejected("the request has no window to object to: give an avoid range")
         return (TimeRange(window.start, window.end),)
 
-    def _blocked_at(self, request: Request, start: datetime) -> list[str]:
-        """The ids of the request's own rules that forbid ``start`` (slot alignment included)."""
-        grid = self.problem.grid
-        index = grid.first_at_or_after(start)
-        if grid.instant(index) != start:
-            return ["slot boundary"]
-        if not 0 <= index < grid.count:
-            return ["horizon"]
-        rules = blocked_starts(self.problem, request, grid.slots_for(request.duration))
-        return [rule.rule for rule in rules if rule.starts[index]]
-
     def _taken_at(self, request: Request, start: datetime) -> list[str]:
         """What the windows that cannot move (started, pinned) and ``after`` say against ``start``."""
-        problem, grid = self.problem, self.problem.grid
+        problem = self.problem
         windows = self.current.window_by_request
         taken = []
         for predecessor in request.after:
@@ -311,14 +300,7 @@ class Negotiation:
                 taken.append(f"after:{predecessor}")
         immovable = {w.request: w.start for w in self.current.windows if w.start < problem.now}
         immovable.update({r: s for r, s in self.pinned.items() if r != request.id})
-        end = start + grid.slots_for(request.duration) * grid.slot
-        for other_id, other_start in immovable.items():
-            other = problem.request_by_id.get(other_id)
-            if other is None or not other.resources & request.resources:
-                continue
-            if start < other_start + grid.slots_for(other.duration) * grid.slot and other_start < end:
-                taken.append(f"resource:{min(other.resources & request.resources)} with request:{other_id}")
-        return taken
+        return taken + _clashes(problem, request, start, immovable)
 
     def _publish(self, problem: Problem) -> None:
         """Solve the changed problem into a new version."""
@@ -352,7 +334,7 @@ class Negotiation:
                 request = problem.request_by_id.get(request_id)
                 if request is None or request_id in fixed or _forbidden(problem, request, start):
                     continue
-                if not _collides(problem, request, start, fixed):
+                if not _clashes(problem, request, start, fixed):
                     fixed[request_id] = start
         # A window whose predecessor may move must be free to follow it.
         released = True
@@ -375,25 +357,35 @@ class Negotiation:
         return fixed
 
 
-def _forbidden(problem: Problem, request: Request, start: datetime) -> bool:
-    """Whether a veto or a blackout now forbids the window at ``start``."""
+def rules_against(problem: Problem, request: Request, start: datetime) -> list[str]:
+    """The ids of the request's own rules that forbid ``start`` (slot alignment included)."""
     grid = problem.grid
     index = grid.first_at_or_after(start)
+    if grid.instant(index) != start:
+        return ["slot boundary"]
     if not 0 <= index < grid.count:
-        return True
-    rules: list[Blocked] = blocked_starts(problem, request, grid.slots_for(request.duration))
-    return any(rule.starts[index] for rule in rules if rule.rule.startswith(("veto:", "event:", "horizon")))
+        return ["horizon"]
+    rules = blocked_starts(problem, request, grid.slots_for(request.duration))
+    return [rule.rule for rule in rules if rule.starts[index]]
 
 
-def _collides(problem: Problem, request: Request, start: datetime, fixed: dict[str, datetime]) -> bool:
-    """Whether the window at ``start`` overlaps a fixed window holding a shared resource."""
-    end = start + problem.grid.slots_for(request.duration) * problem.grid.slot
-    for other_id, other_start in fixed.items():
-        other = problem.request_by_id[other_id]
-        other_end = other_start + problem.grid.slots_for(other.duration) * problem.grid.slot
-        if other.resources & request.resources and start < other_end and other_start < end:
-            return True
-    return False
+def _forbidden(problem: Problem, request: Request, start: datetime) -> bool:
+    """Whether a veto, a blackout or the horizon now forbids the window at ``start``."""
+    return any(rule.startswith(("veto:", "event:", "horizon")) for rule in rules_against(problem, request, start))
+
+
+def _clashes(problem: Problem, request: Request, start: datetime, windows: dict[str, datetime]) -> list[str]:
+    """``resource:R with request:X`` for each of ``windows`` that the window at ``start`` would overlap."""
+    grid = problem.grid
+    end = start + grid.slots_for(request.duration) * grid.slot
+    clashes = []
+    for other_id, other_start in windows.items():
+        other = problem.request_by_id.get(other_id)
+        if other is None or not other.resources & request.resources:
+            continue
+        if start < other_start + grid.slots_for(other.duration) * grid.slot and other_start < end:
+            clashes.append(f"resource:{min(other.resources & request.resources)} with request:{other_id}")
+    return clashes
 
 
 def _require(stakeholder: Stakeholder, roles: tuple[str, ...], what: str) -> None:
