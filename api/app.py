@@ -9,24 +9,30 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import audit, plans
+from api import audit, feeds, plans, webhooks
 from api.bodies import (
     AuditRead,
     ChangeAccepted,
     ChangeRead,
     CounterCreate,
+    DeliveryRead,
+    FeedCreate,
+    FeedCreated,
+    FeedRead,
     ObjectionCreate,
     OverrideCreate,
     PinCreate,
@@ -34,15 +40,19 @@ from api.bodies import (
     TokenCreated,
     VersionRead,
     VersionSummary,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
 )
-from api.db import AdminKey, IdempotentReply, make_engine, make_sessions
-from api.errors import ApiError, Forbidden, TooManyRequests, Unauthorized
+from api.db import AdminKey, IdempotentReply, make_engine, make_sessions, utcnow
+from api.errors import ApiError, Forbidden, NotFound, TooManyRequests, Unauthorized
 from api.migrate import upgrade
+from api.review import Wiring, review_router
 from api.settings import Settings
 from api.solving import Locks, Plans, Solver
+from api.webhooks import Clock, Courier
 from scheduler.errors import ScenarioError
 from scheduler.ics import calendar
-from scheduler.negotiation import Replay
 from scheduler.scenario import describe_errors
 from scheduler.schema import EventIn, RequestIn, ScenarioIn
 
@@ -74,14 +84,24 @@ class RateLimiter:
             self._buckets[key] = (tokens - 1, now)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service, wired to its database; nothing lives at module level."""
+def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
+    """The service, wired to its database; nothing lives at module level. ``clock`` says when
+    reminders are due (tests move it)."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
     locks = Locks(engine)
     plan_states = Plans(sessions, time_limit_s=settings.time_limit_s)
     solver = Solver(sessions, plan_states, locks, poll_s=settings.poll_s)
+    courier = Courier(
+        sessions,
+        plan_states.latest,
+        poll_s=settings.webhook_poll_s,
+        timeout_s=settings.webhook_timeout_s,
+        retry_s=settings.webhook_retry_s,
+        max_attempts=settings.webhook_max_attempts,
+        clock=clock,
+    )
     limiter = RateLimiter(settings.rate_limit_per_minute)
     admin_hashes: list[str] = []
 
@@ -92,7 +112,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.solver:
             solver.start()
             solver.wake.set()  # resume what a previous run left pending
+        if settings.webhooks:
+            courier.start()
         yield
+        courier.stop()
         solver.stop()
         engine.dispose()
 
@@ -103,7 +126,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.solver = solver
+    app.state.courier = courier
     app.state.sessions = sessions
+
+    app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
 
     # -- errors, all as problem+json ----------------------------------------------------------
 
@@ -175,6 +201,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with sessions() as session:
             return plans.authenticate(session, plan_id=plan, token=token)
 
+    def own(by: str) -> str | None:
+        """Whose feeds and webhooks a caller sees and changes: their own; the admin's: everyone's."""
+        return None if by == "admin" else by
+
     Admin = Annotated[None, Depends(admin)]
     Stakeholder = Annotated[str, Depends(stakeholder)]
 
@@ -229,6 +259,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             429: "rate limit",
         }.items()
     }
+
+    # The review page for people (HTML, outside the JSON API's document).
+    app.include_router(
+        review_router(
+            Wiring(sessions=sessions, plans=plan_states, locks=locks, changed=solver.wake.set, identify=stakeholder)
+        )
+    )
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -373,26 +410,121 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "intact": not audit.verify(session, plan_id=plan),
             }
 
+    # -- calendars ---------------------------------------------------------------------------
+
+    ics: dict[int | str, dict[str, Any]] = {
+        **errors,
+        200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"},
+    }
+
+    def calendar_of(session: Session, plan: str, stakeholder_id: str | None) -> Response:
+        """The plan's windows across its versions as iCalendar, limited to a stakeholder's scope."""
+        plans.get_plan_or_raise(session, plan_id=plan)
+        history = plan_states.history(session, plan)
+        if history is None:
+            raise NotFound("the first version is still being solved")
+        scope = history.problem.stakeholder_by_id.get(stakeholder_id) if stakeholder_id else None
+        return Response(calendar(history, scope), media_type="text/calendar")
+
+    @app.get("/v1/plans/{plan}/calendar.ics", responses=ics, response_class=Response)
+    def calendar_feed(plan: str, _: Stakeholder) -> Response:
+        """The plan's windows as iCalendar: SEQUENCE grows when a window moves; withdrawn ones are cancelled."""
+        with transaction() as session:
+            return calendar_of(session, plan, None)
+
+    @app.get("/v1/plans/{plan}/stakeholders/{stakeholder_id}/calendar.ics", responses=ics, response_class=Response)
+    def stakeholder_calendar(plan: str, stakeholder_id: str, by: Stakeholder) -> Response:
+        """The windows in one stakeholder's scope (theirs to read, or an approver's)."""
+        with transaction() as session:
+            stakeholders = plan_states.scenario(session, plan).problem.stakeholder_by_id
+            if by not in (stakeholder_id, "admin") and stakeholders[by].role != "approver":
+                raise Forbidden("only the stakeholder themselves or an approver may read this feed")
+            if stakeholder_id not in stakeholders:
+                raise NotFound(f"no stakeholder {stakeholder_id!r} in plan {plan!r}")
+            return calendar_of(session, plan, stakeholder_id)
+
+    @app.post("/v1/plans/{plan}/feeds", status_code=201, responses=errors, response_model=FeedCreated)
+    def create_feed(plan: str, body: FeedCreate, by: Stakeholder, request: Request) -> dict[str, Any]:
+        """A secret calendar URL to subscribe to without a bearer header; shown once."""
+        if by == "admin":
+            raise Forbidden("feeds belong to stakeholders: use a stakeholder's token")
+        with transaction() as session:
+            feed, secret = feeds.create(session, plan_id=plan, stakeholder=by, scope=body.scope)
+            with locks.writing(session, plan):
+                audit.append(session, plan_id=plan, actor=by, action="create_feed", detail={"feed": feed.id})
+            return feeds.feed_json(feed, url=str(request.url_for("subscribed_calendar", secret=secret)))
+
+    @app.get("/v1/plans/{plan}/feeds", responses=errors, response_model=list[FeedRead])
+    def list_feeds(plan: str, by: Stakeholder) -> list[dict[str, Any]]:
+        """The feeds that still work: your own (the admin sees all). Their URLs were shown once."""
+        with transaction() as session:
+            plans.get_plan_or_raise(session, plan_id=plan)
+            return [feeds.feed_json(feed) for feed in feeds.list_feeds(session, plan_id=plan, stakeholder=own(by))]
+
+    @app.delete("/v1/plans/{plan}/feeds/{feed_id}", status_code=204, responses=errors, response_class=Response)
+    def revoke_feed(plan: str, feed_id: int, by: Stakeholder) -> Response:
+        """Revoke a feed: its URL stops working at once."""
+        with transaction() as session:
+            feed = feeds.get_or_raise(session, plan_id=plan, feed_id=feed_id, stakeholder=own(by))
+            feed.revoked = True
+            with locks.writing(session, plan):
+                audit.append(session, plan_id=plan, actor=by, action="revoke_feed", detail={"feed": feed.id})
+            return Response(status_code=204)
+
     @app.get(
-        "/v1/plans/{plan}/calendar.ics",
-        responses={**errors, 200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"}},
+        "/v1/feeds/{secret}.ics",
+        name="subscribed_calendar",
+        responses={404: errors[404], 200: ics[200]},
         response_class=Response,
     )
-    def calendar_feed(plan: str, _: Stakeholder) -> Response:
-        """The latest version as iCalendar."""
+    def subscribed_calendar(secret: str) -> Response:
+        """A feed by its secret URL, for calendar apps: no bearer header."""
         with transaction() as session:
-            plans.get_version_or_raise(session, plan_id=plan, number=None)
-            state = plan_states.state(session, plan)
-            with state.lock:
-                negotiation = state.negotiation
-                replay = Replay(
-                    scenario=negotiation.problem.name,
-                    slot_minutes=negotiation.problem.grid.slot_minutes,
-                    steps=(),
-                    versions=tuple(negotiation.versions),
-                    problems=tuple(negotiation.problems),
-                )
-            return Response(calendar(replay), media_type="text/calendar")
+            feed = feeds.get_by_secret_or_raise(session, secret=secret)
+            return calendar_of(session, feed.plan_id, feed.stakeholder if feed.scope == "mine" else None)
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    @app.post("/v1/plans/{plan}/webhooks", status_code=201, responses=errors, response_model=WebhookCreated)
+    def create_webhook(plan: str, body: WebhookCreate, by: Stakeholder) -> dict[str, Any]:
+        """Register a URL for new versions and reminders; its signing secret is shown once."""
+        if by == "admin":
+            raise Forbidden("webhooks belong to stakeholders: use a stakeholder's token")
+        with transaction() as session:
+            plans.get_plan_or_raise(session, plan_id=plan)
+            leads = settings.reminders if body.reminders is None else body.reminders
+            webhook = webhooks.create(session, plan_id=plan, stakeholder=by, url=str(body.url), reminders=leads)
+            with locks.writing(session, plan):
+                detail = {"webhook": webhook.id, "url": webhook.url}
+                audit.append(session, plan_id=plan, actor=by, action="create_webhook", detail=detail)
+            courier.wake.set()
+            return webhooks.webhook_json(webhook, secret=True)
+
+    @app.get("/v1/plans/{plan}/webhooks", responses=errors, response_model=list[WebhookRead])
+    def list_webhooks(plan: str, by: Stakeholder) -> list[dict[str, Any]]:
+        """Your webhooks (the admin sees all), without their secrets."""
+        with transaction() as session:
+            plans.get_plan_or_raise(session, plan_id=plan)
+            listed = webhooks.list_webhooks(session, plan_id=plan, stakeholder=own(by))
+            return [webhooks.webhook_json(webhook) for webhook in listed]
+
+    @app.delete("/v1/plans/{plan}/webhooks/{webhook_id}", status_code=204, responses=errors, response_class=Response)
+    def delete_webhook(plan: str, webhook_id: int, by: Stakeholder) -> Response:
+        """Stop calling a URL; messages not yet sent are dropped."""
+        with transaction() as session:
+            webhook = webhooks.get_or_raise(session, plan_id=plan, webhook_id=webhook_id, stakeholder=own(by))
+            webhook.active = False
+            with locks.writing(session, plan):
+                detail = {"webhook": webhook.id}
+                audit.append(session, plan_id=plan, actor=by, action="delete_webhook", detail=detail)
+            return Response(status_code=204)
+
+    @app.get("/v1/plans/{plan}/webhooks/{webhook_id}/deliveries", responses=errors, response_model=list[DeliveryRead])
+    def list_deliveries(plan: str, webhook_id: int, by: Stakeholder) -> list[dict[str, Any]]:
+        """The delivery log, newest first: each message, its status and every attempt."""
+        with transaction() as session:
+            webhook = webhooks.get_or_raise(session, plan_id=plan, webhook_id=webhook_id, stakeholder=own(by))
+            return webhooks.list_deliveries(session, webhook=webhook)
 
     return app
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
 
-from scheduler.schema import Id, Instant, RangeIn, Strict, Weight
+from scheduler.schema import Duration, Id, Instant, RangeIn, Strict, Weight
 
 
 class ChangeBase(Strict):
@@ -130,3 +131,68 @@ class AuditEntryRead(Read):
 class AuditRead(Read):
     entries: list[AuditEntryRead]
     intact: bool = Field(description="every entry links to the one before it and matches its hash")
+
+
+class WebhookCreate(Strict):
+    """A URL to tell of every new version and, before each window in scope starts, a reminder."""
+
+    url: Annotated[AnyHttpUrl, UrlConstraints(allowed_schemes=["http", "https"])]
+    reminders: list[Duration] | None = Field(
+        default=None, description="lead times before a window starts, e.g. ['24h', '1h'] (the default); [] for none"
+    )
+
+    @field_validator("reminders")
+    @classmethod
+    def _positive(cls, leads: list[timedelta] | None) -> list[timedelta] | None:
+        for lead in leads or []:
+            if not timedelta(minutes=1) <= lead <= timedelta(days=30):
+                raise ValueError("a reminder's lead time is between 1m and 30d")
+        return leads
+
+
+class WebhookRead(Read):
+    id: int
+    stakeholder: str
+    url: str
+    reminders: list[str]
+    created_at: str
+
+
+class WebhookCreated(WebhookRead):
+    secret: str = Field(description="whsec_…: verifies the webhook-signature header; shown once")
+
+
+class DeliveryAttemptRead(Read):
+    at: str
+    status_code: int | None = Field(description="the receiver's answer; null when it could not be reached")
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryRead(Read):
+    id: int
+    message_id: str = Field(description="the webhook-id header, the same on every retry")
+    type: Literal["version.created", "version.approved", "window.reminder"]
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    created_at: str
+    delivered_at: str | None
+    next_attempt_at: str | None
+    payload: dict[str, Any]
+    attempts: list[DeliveryAttemptRead]
+
+
+class FeedCreate(Strict):
+    """A secret calendar URL: ``mine`` shows the requests in the stakeholder's scope, ``plan`` all."""
+
+    scope: Literal["plan", "mine"] = "mine"
+
+
+class FeedRead(Read):
+    id: int
+    stakeholder: str
+    scope: Literal["plan", "mine"]
+    created_at: str
+
+
+class FeedCreated(FeedRead):
+    url: str = Field(description="subscribe to it in a calendar app; anyone with it can read the feed")

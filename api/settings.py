@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scheduler.schema import Duration
 
 
 class Settings(BaseSettings):
@@ -16,3 +20,10 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 600  # requests per token per minute, per server process
     solver: bool = True  # run the background solver in this process
     poll_s: float = 0.5  # how often the solver looks for work left by other processes
+    # Lead times of a webhook's reminders before a window starts, unless it names its own.
+    reminders: list[Duration] = [timedelta(hours=24), timedelta(hours=1)]
+    webhook_timeout_s: float = 10.0  # how long a receiver may take to answer
+    webhook_retry_s: float = 30.0  # the wait after a first failed delivery, doubled after each failure
+    webhook_max_attempts: int = 10  # then the message is marked failed (after about 8.5 hours)
+    webhooks: bool = True  # send webhook messages and reminders from this process
+    webhook_poll_s: float = 5.0  # how often due messages and reminders are looked for

@@ -14,20 +14,20 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import audit
+from api import audit, webhooks
+from api.background import Background
 from api.db import Change, Plan, Version, utcnow
+from api.webhooks import Solved
 from scheduler.errors import ScenarioError
-from scheduler.negotiation import Negotiation, StepResult
+from scheduler.negotiation import Negotiation, Replay, StepResult
 from scheduler.report import step_json, version_json
 from scheduler.scenario import Scenario, load_data, load_step
 
@@ -164,6 +164,26 @@ class Plans:
                 state.seq = max([state.seq] + [change.seq for change in applied if change.batch == batch])
         return state
 
+    def history(self, session: Session, plan_id: str) -> Replay | None:
+        """Every stored version of the plan with the problem it solved; None before the first."""
+        if session.scalar(select(func.max(Version.number)).where(Version.plan_id == plan_id)) is None:
+            return None
+        state = self.state(session, plan_id)
+        with state.lock:
+            negotiation = state.negotiation
+            return Replay(
+                scenario=negotiation.problem.name,
+                slot_minutes=negotiation.problem.grid.slot_minutes,
+                steps=(),
+                versions=tuple(negotiation.versions),
+                problems=tuple(negotiation.problems),
+            )
+
+    def latest(self, session: Session, plan_id: str) -> Solved | None:
+        """The newest stored version of the plan and the problem it solved."""
+        history = self.history(session, plan_id)
+        return (history.final, history.problem) if history is not None else None
+
     def forget(self, plan_id: str) -> None:
         """Drop the plan's state: the next use rebuilds it from the database."""
         with self._guard:
@@ -191,37 +211,20 @@ def take_in(negotiation: Negotiation, changes: list[Change]) -> list[StepResult]
     return results
 
 
-class Solver:
-    """Solves plans with pending changes in a background thread of the server process."""
+class Solver(Background):
+    """Solves plans with pending changes in a background thread of the server process; a solve
+    that failed is retried, its changes staying pending."""
+
+    name = "negotiator-solver"
 
     def __init__(self, sessions: sessionmaker[Session], plans: Plans, locks: Locks, *, poll_s: float) -> None:
+        super().__init__(poll_s=poll_s, log=log)
         self.sessions = sessions
         self.plans = plans
         self.locks = locks
-        self.poll_s = poll_s
-        self.wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="negotiator-solver", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.wake.wait(self.poll_s)
-            self.wake.clear()
-            try:
-                self.solve_waiting()
-            except Exception:  # a solve that failed is retried; its changes stay pending
-                log.exception("solve failed")
-                time.sleep(self.poll_s)
+    def round(self) -> None:
+        self.solve_waiting()
 
     def waiting(self) -> list[str]:
         """Plans with pending changes or no version yet."""
@@ -266,10 +269,12 @@ class Solver:
         for group in _batches(pending):
             last_batch += 1
             outcomes.append((last_batch, group, take_in(negotiation, group)))
+        solved = list(zip(negotiation.versions, negotiation.problems, strict=True))
+        # Each new version with the one before it, for what changed.
         fresh = [
-            (version, problem)
-            for version, problem in zip(negotiation.versions, negotiation.problems, strict=True)
-            if version.version not in stored
+            (solved[index - 1] if index else None, after)
+            for index, after in enumerate(solved)
+            if after[0].version not in stored
         ]
         with self.sessions() as session, self.locks.writing(session, plan_id):
             self._record(session, plan_id, outcomes, fresh)
@@ -279,7 +284,7 @@ class Solver:
                 actor="solver",
                 action="solve",
                 detail={
-                    "versions": [version.version for version, _ in fresh],
+                    "versions": [version.version for _, (version, _) in fresh],
                     "changes": [change.id for _, group, _ in outcomes for change in group],
                     "process": os.getpid(),
                     "started": started.isoformat(),
@@ -296,9 +301,10 @@ class Solver:
         session: Session,
         plan_id: str,
         outcomes: list[tuple[int, list[Change], list[StepResult]]],
-        fresh: list[tuple[Any, Any]],
+        fresh: list[tuple[Solved | None, Solved]],
     ) -> None:
-        """Write what a solve decided: each change's outcome, the new versions, approvals."""
+        """Write what a solve decided: each change's outcome, the new versions, approvals, and the
+        webhook messages that tell of them (in the same transaction: none lost, none twice)."""
         included: dict[int, list[int]] = {}
         approved: set[int] = set()
         for batch, group, results in outcomes:
@@ -314,15 +320,17 @@ class Solver:
                     approved.add(result.version)
                 elif result.version is not None:
                     included.setdefault(result.version, []).append(change.id)
-        for version, problem in fresh:
+        for _, (version, problem) in fresh:
             body = version_json(version, problem, explain=False)
             body["changes"] = included.get(version.version, [])
             session.add(Version(plan_id=plan_id, number=version.version, body=body))
         session.flush()
+        webhooks.enqueue_versions(session, plan_id=plan_id, solved=fresh)
         for number in sorted(approved):
             stored = session.get(Version, (plan_id, number))
             if stored is not None and not stored.body.get("approved"):
                 stored.body = {**stored.body, "approved": True}
+                webhooks.enqueue_approval(session, plan_id=plan_id, number=number)
 
 
 def _batches(pending: Sequence[Change]) -> Iterator[list[Change]]:

@@ -2,6 +2,7 @@
 
 Exit codes of ``run``: 0 every request scheduled in the final version, 3 some request unscheduled,
 2 invalid input (one message naming the file, the field path and what is wrong).
+``plot`` exits 0 once the picture is written, 2 on invalid input (a picture it cannot write included).
 """
 
 from __future__ import annotations
@@ -70,6 +71,50 @@ def run(
             for item in result.final.unscheduled:
                 errors.print(Text(f"not scheduled: {item.request}: {', '.join(item.reasons)}"), highlight=False)
         raise typer.Exit(EXIT_UNSCHEDULED)
+
+
+@app.command()
+def plot(
+    scenario: Annotated[Path, typer.Argument(help="A scenario file, YAML or JSON.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The picture to write: a .png or .svg file.")],
+    version: Annotated[
+        int | None, typer.Option("--version", help="Which version to draw, from 1; default the final one.")
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.01, help="Seconds the optimizer may spend on each version.")
+    ] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the optimizer (results are reproducible).")] = 0,
+) -> None:
+    """Draw a version's windows over who is active when, region by region, as a PNG or SVG picture."""
+    # matplotlib loads only here: ``run`` does not pay for it.
+    from negotiator.plot import FORMATS
+    from negotiator.plot import plot as draw
+
+    if output.suffix.lower() not in FORMATS:
+        suffix = f"the suffix {output.suffix!r}" if output.suffix else "a name without a suffix"
+        raise _invalid(f"{output}: cannot tell the picture format from {suffix}: use .png or .svg")
+    try:
+        loaded = load_file(scenario)
+    except ScenarioError as error:
+        raise _invalid(str(error)) from None
+    result = replay(loaded, time_limit_s=time_limit, seed=seed)
+    count = len(result.versions)
+    index = count - 1 if version is None else version - 1
+    if not 0 <= index < count:
+        raise _invalid(f"--version {version}: {result.scenario} has versions 1 to {count}")
+    chosen = result.versions[index]
+    title = f"{result.scenario} — version {chosen.version} of {count}{' (approved)' if chosen.approved else ''}"
+    try:
+        draw(result.problems[index], chosen, output, title=title)
+    except OSError as error:
+        raise _invalid(f"{output}: cannot write the picture: {error.strerror or error}") from None
+    typer.echo(f"wrote {output}: version {chosen.version} of {count} of {result.scenario}")
+
+
+def _invalid(message: str) -> typer.Exit:
+    """Print ``error: message`` on standard error; the exit to raise for invalid input."""
+    Console(stderr=True).print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_INVALID)
 
 
 @app.command()

@@ -1,10 +1,18 @@
-"""The final version as an iCalendar file (RFC 5545), one event per window."""
+"""A negotiation as an iCalendar feed (RFC 5545) that calendar apps follow from version to version:
+one event per request that ever had a window, a stable UID, and a SEQUENCE that grows exactly when
+what the app shows changes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
 from icalendar import Calendar, Event
 
+from scheduler.domain import Request, Stakeholder, Version, Window
 from scheduler.negotiation import Replay
+from scheduler.notices import concerns
 
 PRODUCT_ID = "-//maintenance-negotiator//EN"
 
@@ -14,29 +22,106 @@ def uid(scenario: str, request: str) -> str:
     return f"{request}@{scenario}.maintenance-negotiator"
 
 
-def calendar(replay: Replay) -> bytes:
-    """The windows of the final version; SEQUENCE counts the versions in which a window moved."""
+@dataclass(frozen=True)
+class EventState:
+    """One request's calendar event as a version leaves it."""
+
+    window: Window  # the window it has, or the last one it had when cancelled
+    sequence: int
+    last_modified: datetime  # ``now`` of the version in which the event last changed
+    scheduled: bool  # False: it had a window and has none now (cancelled)
+
+
+def history(versions: Sequence[Version]) -> dict[str, EventState]:
+    """The event of every request that had a window in any of ``versions``, as the last leaves it.
+
+    SEQUENCE counts the versions after the request's first window in which its event changed: the
+    window moved (start or end differs from the last window it had), it was cancelled (it had a
+    window and the version has none), or it came back after a cancellation. Requests appear in the
+    order of their first window.
+    """
+    events: dict[str, EventState] = {}
+    for version in versions:
+        windows = version.window_by_request
+        for request_id, event in list(events.items()):
+            window = windows.get(request_id)
+            if _changed(event, window):
+                shown = window if window is not None else event.window
+                events[request_id] = EventState(shown, event.sequence + 1, version.now, window is not None)
+            elif window is not None:
+                events[request_id] = replace(event, window=window)
+        for window in version.windows:
+            events.setdefault(window.request, EventState(window, 0, version.now, scheduled=True))
+    return events
+
+
+def _changed(event: EventState, window: Window | None) -> bool:
+    """Whether a calendar app showing ``event`` has something new to show for ``window``."""
+    if window is None:
+        return event.scheduled  # cancelled in this version
+    if not event.scheduled:
+        return True  # back after a cancellation
+    return (window.start, window.end) != (event.window.start, event.window.end)
+
+
+def calendar(replay: Replay, stakeholder: Stakeholder | None = None) -> bytes:
+    """The final version as a feed: its windows, and as cancelled events the requests that lost
+    theirs; only the requests that concern ``stakeholder`` when one is given."""
     final = replay.final
-    moves = {window.request: sum(window.request in v.moved for v in replay.versions) for window in final.windows}
+    events = history(replay.versions)
+    requests = _latest_requests(replay)
+    name = f"Maintenance: {replay.scenario}"
     cal = Calendar()
     cal.add("prodid", PRODUCT_ID)
     cal.add("version", "2.0")
-    cal.add("x-wr-calname", f"Maintenance: {replay.scenario}")
-    for window in final.windows:
-        request = replay.problem.request_by_id[window.request]
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name if stakeholder is None else f"{name} for {stakeholder.name}")
+    # The final version's windows in its order, then the cancelled events.
+    order = [window.request for window in final.windows]
+    order += [request_id for request_id, event in events.items() if not event.scheduled]
+    for request_id in order:
+        request = requests[request_id]
+        if not concerns(stakeholder, request):
+            continue
+        cal.add_component(_event(replay, request, events[request_id]))
+    ical: bytes = cal.to_ical()
+    return ical
+
+
+def _event(replay: Replay, request: Request, state: EventState) -> Event:
+    """The VEVENT of one request: its window, or its last window marked cancelled."""
+    final = replay.final
+    window = state.window
+    event = Event()
+    event.add("uid", uid(replay.scenario, request.id))
+    event.add("dtstamp", final.now)
+    event.add("last-modified", state.last_modified)
+    event.add("dtstart", window.start)
+    event.add("dtend", window.end)
+    event.add("sequence", state.sequence)
+    if state.scheduled:
         by_region = ", ".join(f"{region} {impact:,.0f}" for region, impact in sorted(window.impact_by_region.items()))
-        event = Event()
-        event.add("uid", uid(replay.scenario, window.request))
-        event.add("dtstamp", final.now)
-        event.add("dtstart", window.start)
-        event.add("dtend", window.end)
         event.add("summary", request.title)
-        event.add("sequence", moves[window.request])
         event.add(
             "description",
             f"Impact {window.impact:,.0f} user-minutes ({by_region}). Version {final.version}, {final.status}.",
         )
         event.add("status", "CONFIRMED" if final.approved else "TENTATIVE")
-        cal.add_component(event)
-    ical: bytes = cal.to_ical()
-    return ical
+    else:
+        event.add("summary", f"Cancelled: {request.title}")
+        event.add("description", f"{_why_cancelled(replay, request.id)} Version {final.version}.")
+        event.add("status", "CANCELLED")
+    return event
+
+
+def _why_cancelled(replay: Replay, request_id: str) -> str:
+    """Withdrawn, or still requested but left without a window (with the reasons)."""
+    if request_id not in replay.problem.request_by_id:
+        return "Withdrawn: the request is no longer in the plan."
+    reasons = next((item.reasons for item in replay.final.unscheduled if item.request == request_id), ())
+    return f"No longer scheduled: {', '.join(reasons)}." if reasons else "No longer scheduled."
+
+
+def _latest_requests(replay: Replay) -> dict[str, Request]:
+    """Every request by id as the latest problem that contains it states it (withdrawn ones included)."""
+    return {request.id: request for problem in replay.problems for request in problem.requests}

@@ -24,7 +24,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from api.db import utcnow
 from api.settings import Settings
+from api.webhooks import Clock
 
 ADMIN_TOKEN = "admin-secret"
 POSTGRES_ENV = "NEGOTIATOR_TEST_DATABASE_URL"
@@ -131,14 +133,23 @@ Start = Callable[..., AbstractAsyncContextManager[Service]]
 def start(backend: str) -> Start:
     """Run the app on the test's database: ``async with start(solver=False) as service: ...``.
 
-    Keyword arguments override the test settings (admin token, fast polling, 5 s per solve).
+    Keyword arguments override the test settings (admin token, fast polling and retries, 5 s per
+    solve); ``clock`` is the app's clock for reminders.
     Starting twice on the same database is a restart.
     """
 
     @asynccontextmanager
-    async def running(**overrides: Any) -> AsyncIterator[Service]:
-        settings = {"database_url": backend, "admin_token": ADMIN_TOKEN, "poll_s": 0.05, "time_limit_s": 5.0}
-        app = create_app(Settings(**{**settings, **overrides}))
+    async def running(clock: Clock = utcnow, **overrides: Any) -> AsyncIterator[Service]:
+        settings = {
+            "database_url": backend,
+            "admin_token": ADMIN_TOKEN,
+            "poll_s": 0.05,
+            "time_limit_s": 5.0,
+            "webhook_poll_s": 0.05,
+            "webhook_retry_s": 0.05,
+            "webhook_timeout_s": 5.0,
+        }
+        app = create_app(Settings(**{**settings, **overrides}), clock=clock)
         # A server failure must come back as the client sees it (a 500 answer), not as an exception.
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with (

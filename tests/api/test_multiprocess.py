@@ -33,7 +33,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from api.audit import verify
-from api.db import Change, Version, make_engine, make_sessions
+from api.db import Base, Change, Version, make_engine, make_sessions
 from tests.factories import make_objection, make_region, make_request, make_scenario, make_stakeholder
 
 DATABASE_URL = os.environ.get("NEGOTIATOR_TEST_DATABASE_URL", "")
@@ -47,7 +47,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 ADMIN = "multiprocess-admin-token"
-TABLES = ("idempotent_replies", "admin_keys", "audit", "versions", "changes", "tokens", "plans", "alembic_version")
+# Every table of the project, dependents first, and Alembic's record of the migrations applied.
+TABLES = (*(table.name for table in reversed(Base.metadata.sorted_tables)), "alembic_version")
 REGIONS = {"eu": "Europe/Paris", "us": "America/New_York", "asia": "Asia/Tokyo"}
 START = "2026-03-02T00:00:00Z"
 BURST = 1_000

@@ -44,6 +44,9 @@ WINDOW_KEYS = {"request", "start", "end", "impact", "impact_by_region"}
 # Optional fields the project added to a window, as SPEC section 2 allows; anything else is a leak.
 WINDOW_EXTENSIONS = {"why"}
 UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+SCENARIOS = sorted(
+    path for path in (Path(__file__).parents[2] / "scenarios").iterdir() if path.suffix in {".yaml", ".json"}
+)
 
 # Half of every region's users are active at every hour: impacts are easy to work out by hand.
 HALF = {"hourly": [0.5] * 24}
@@ -396,6 +399,36 @@ def test_ics_uids_are_stable_across_runs(scheduled: Path) -> None:
 
     assert len(set(first)) == 2
     assert uids() == first
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[path.name for path in SCENARIOS])
+def test_shipped_scenarios_give_a_calendar_of_their_windows(path: Path) -> None:
+    versions = json.loads(run_cli(str(path), "--format", "json").stdout)["versions"]
+    result = run_cli(str(path), "--format", "ics")
+
+    assert result.exit_code in (0, 3), result.output
+    feed = Calendar.from_ical(result.stdout_bytes)
+    assert not feed.errors
+    assert (feed["VERSION"], feed["PRODID"]) == ("2.0", "-//maintenance-negotiator//EN")
+    events = {str(event["UID"]).split("@")[0]: event for event in feed.walk("VEVENT")}
+    windows = by_request(versions[-1])
+    ever_scheduled = {window["request"] for version in versions for window in version["windows"]}
+    assert events.keys() == ever_scheduled
+    for request, event in events.items():
+        assert all(name in event for name in ("DTSTAMP", "DTSTART", "DTEND", "SEQUENCE")), request
+        # Cancelled events keep their last window; scheduled ones show the final version's.
+        assert (str(event["STATUS"]) == "CANCELLED") == (request not in windows)
+        if request in windows:
+            assert event.decoded("DTSTART") == utc(windows[request]["start"])
+            assert event.decoded("DTEND") == utc(windows[request]["end"])
+        # A window that stayed where it first appeared in every later version keeps SEQUENCE 0.
+        shown = [by_request(version).get(request) for version in versions]
+        first = next(i for i, window in enumerate(shown) if window is not None)
+        unchanged = all(
+            window is not None and (window["start"], window["end"]) == (shown[first]["start"], shown[first]["end"])
+            for window in shown[first:]
+        )
+        assert (event.decoded("SEQUENCE") == 0) == unchanged, request
 
 
 # --format table (the default)

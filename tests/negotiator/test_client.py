@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner, Result
 
 from api.app import create_app
@@ -31,6 +29,7 @@ from tests.factories import (
     make_stakeholder,
     write_scenario,
 )
+from tests.live import serving
 
 ADMIN_TOKEN = "admin-secret"
 WAIT_S = 10.0
@@ -62,20 +61,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running service on a free port; its base URL."""
     database = tmp_path_factory.mktemp("server") / "c.db"
     service = create_app(Settings(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN, poll_s=0.05))
-    uvicorn_server = uvicorn.Server(uvicorn.Config(service, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, name="negotiator-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    port = uvicorn_server.servers[0].sockets[0].getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    assert httpx.get(f"{base}/health").json() == {"status": "ok"}
-    yield base
-    uvicorn_server.should_exit = True
-    thread.join(WAIT_S)
-    assert not thread.is_alive()
+    with serving(service) as base:
+        yield base
 
 
 @pytest.fixture

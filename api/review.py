@@ -1,0 +1,227 @@
+"""The review page at ``/plans/{plan}``: stakeholders sign in with their token, look at the
+proposed schedule and, with the authority, object or approve through forms checked by the same
+rules as the API.
+
+Signing in keeps the token in an HttpOnly, SameSite=Strict cookie scoped to the plan's path. Every
+form carries a CSRF token derived from it (HMAC), and a cross-site Origin or Sec-Fetch-Site is
+refused, so another site can neither read nor forge a stakeholder's forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Cookie, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import plans, views
+from api.db import Change
+from api.errors import ApiError, Forbidden, Unauthorized
+from api.solving import Locks, Plans
+from scheduler.errors import ScenarioError
+
+TEMPLATES = Path(__file__).with_name("templates")
+COOKIE = "negotiator_token"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the page needs from the app."""
+
+    sessions: sessionmaker[Session]
+    plans: Plans
+    locks: Locks
+    changed: Callable[[], None]  # wakes the solver
+    identify: Callable[[str, str | None], str]  # (plan, token) -> the stakeholder, or "admin"; raises Unauthorized
+
+
+def csrf_token(token: str, plan_id: str) -> str:
+    """The form token of a signed-in stakeholder: only someone holding the cookie's token can make it."""
+    return hmac.new(token.encode(), f"csrf:{plan_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a form post comes from this site (browsers send Origin or Sec-Fetch-Site)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+
+
+def review_router(wiring: Wiring) -> APIRouter:
+    """The page's routes (not part of the JSON API's OpenAPI document)."""
+    router = APIRouter(include_in_schema=False)
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.filters["number"] = lambda value: f"{value:,.0f}"
+
+    def who(plan_id: str, token: str | None) -> str:
+        """The stakeholder signed in to this plan (``admin`` for the admin token), of a plan that exists."""
+        by = wiring.identify(plan_id, token)
+        with wiring.sessions() as session:
+            plans.get_plan_or_raise(session, plan_id=plan_id)
+        return by
+
+    def sign_in_page(request: Request, plan_id: str, error: str | None = None, status: int = 200) -> Response:
+        context = {"plan": plan_id, "error": error}
+        return templates.TemplateResponse(request, "sign_in.html", context, status_code=status)
+
+    def review_page(
+        request: Request,
+        plan_id: str,
+        by: str,
+        token: str,
+        *,
+        message: str | None = None,
+        change_id: int | None = None,
+        status: int = 200,
+    ) -> Response:
+        """The page as the database has it. The solver may store a version while the page is read, so
+        the changes are read first, then the versions, then the history cut to those versions: the page
+        is never older than the changes it shows, and one still pending makes it poll until solved."""
+        with wiring.sessions() as session:
+            rows = session.scalars(select(Change).where(Change.plan_id == plan_id).order_by(Change.seq))
+            changes = {row.id: plans.change_json(row) for row in rows}
+            stored = plans.list_versions(session, plan_id=plan_id)
+            history = wiring.plans.history(session, plan_id) if stored else None
+        if history is None:
+            waiting = {"plan": plan_id, "by": by}
+            return templates.TemplateResponse(request, "solving.html", waiting, status_code=status)
+        if change_id in changes:
+            message = views.change_message(changes[change_id])
+        stakeholder = history.problem.stakeholder_by_id.get(by)
+        context: dict[str, Any] = {
+            "plan": plan_id,
+            "name": history.scenario,
+            "by": by,
+            "role": stakeholder.role if stakeholder else "admin",
+            "csrf": csrf_token(token, plan_id),
+            "message": message,
+            "can_approve": stakeholder is not None and stakeholder.role == "approver",
+            **views.page(
+                views.up_to(history, stored[-1]["version"]), stakeholder=stakeholder, versions=stored, changes=changes
+            ),
+        }
+        return templates.TemplateResponse(request, "plan.html", context, status_code=status)
+
+    def submit(request: Request, plan_id: str, token: str | None, csrf: str, step: dict[str, Any]) -> Response:
+        """Record a change from a form, then show the page again (with what became of it)."""
+        if not token:
+            return sign_in_page(request, plan_id, "sign in first", 401)
+        try:
+            by = who(plan_id, token)
+        except Unauthorized:
+            return sign_in_page(request, plan_id, "your session is no longer valid: sign in again", 401)
+        if not _same_origin(request) or not hmac.compare_digest(csrf, csrf_token(token, plan_id)):
+            return review_page(
+                request, plan_id, by, token, message="refused: the form did not come from this page", status=403
+            )
+        try:
+            if by == "admin":
+                raise Forbidden("the admin manages plans; changes come from stakeholders")
+            with wiring.sessions() as session:
+                if step["action"] == "approve":
+                    plans.approve_check(session, plan_id=plan_id, number=step["version"])
+                change = plans.record_change(session, wiring.plans, wiring.locks, plan_id=plan_id, by=by, step=step)
+                session.commit()
+        except ScenarioError as invalid:
+            return review_page(request, plan_id, by, token, message=f"refused: {invalid}", status=422)
+        except ApiError as refusal:
+            return review_page(request, plan_id, by, token, message=f"refused: {refusal.detail}", status=refusal.status)
+        wiring.changed()
+        return RedirectResponse(f"/plans/{plan_id}?change={change.id}", status_code=303)
+
+    @router.get("/plans/{plan}", response_class=HTMLResponse)
+    def show(request: Request, plan: str, token: Annotated[str | None, Cookie(alias=COOKIE)] = None) -> Response:
+        if not token:
+            return sign_in_page(request, plan)
+        try:
+            by = who(plan, token)
+        except Unauthorized:
+            return sign_in_page(request, plan, "your session is no longer valid: sign in again", 401)
+        change = request.query_params.get("change", "")
+        return review_page(request, plan, by, token, change_id=int(change) if change.isdigit() else None)
+
+    @router.get("/plans/{plan}/status")
+    def status(plan: str, token: Annotated[str | None, Cookie(alias=COOKIE)] = None) -> JSONResponse:
+        """What the page polls: the latest version and how many changes wait for the solver."""
+        who(plan, token)
+        with wiring.sessions() as session:
+            listed = plans.list_versions(session, plan_id=plan)
+            pending = session.scalars(select(Change.id).where(Change.plan_id == plan, Change.pending)).all()
+        return JSONResponse({"version": listed[-1]["version"] if listed else None, "pending": len(pending)})
+
+    @router.post("/plans/{plan}/sign-in")
+    def sign_in(request: Request, plan: str, token: Annotated[str, Form()] = "") -> Response:
+        token = token.strip()
+        try:
+            who(plan, token)
+        except Unauthorized:
+            return sign_in_page(request, plan, "this token is not valid for this plan", 401)
+        response = RedirectResponse(f"/plans/{plan}", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            token,
+            path=f"/plans/{plan}",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @router.post("/plans/{plan}/sign-out")
+    def sign_out(plan: str) -> Response:
+        response = RedirectResponse(f"/plans/{plan}", status_code=303)
+        response.delete_cookie(COOKIE, path=f"/plans/{plan}")
+        return response
+
+    @router.post("/plans/{plan}/object")
+    def object_to(
+        request: Request,
+        plan: str,
+        request_id: Annotated[str, Form(alias="request")],
+        kind: Annotated[str, Form()],
+        csrf: Annotated[str, Form()] = "",
+        weight: Annotated[str, Form()] = "",
+        avoid_start: Annotated[str, Form()] = "",
+        avoid_end: Annotated[str, Form()] = "",
+        reason: Annotated[str, Form()] = "",
+        token: Annotated[str | None, Cookie(alias=COOKIE)] = None,
+    ) -> Response:
+        step: dict[str, Any] = {"action": "object", "request": request_id, "kind": kind}
+        if avoid_start.strip() or avoid_end.strip():
+            step["avoid"] = [{"start": avoid_start.strip(), "end": avoid_end.strip()}]
+        if kind == "soft" and weight.strip():
+            step["weight"] = _number(weight)
+        if reason.strip():
+            step["reason"] = reason.strip()
+        return submit(request, plan, token, csrf, step)
+
+    @router.post("/plans/{plan}/approve")
+    def approve(
+        request: Request,
+        plan: str,
+        version: Annotated[int, Form()],
+        csrf: Annotated[str, Form()] = "",
+        token: Annotated[str | None, Cookie(alias=COOKIE)] = None,
+    ) -> Response:
+        return submit(request, plan, token, csrf, {"action": "approve", "version": version})
+
+    return router
+
+
+def _number(text: str) -> float | str:
+    """A form's number, or the text itself for the schema to refuse with the field's name."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
