@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     sessions = make_sessions(engine)
     locks = Locks(engine)
     plan_states = Plans(sessions, time_limit_s=settings.time_limit_s)
-    solver = Solver(sessions, plan_states, locks, poll_s=settings.poll_s)
     courier = Courier(
         sessions,
         plan_states.latest,
@@ -102,6 +101,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         max_attempts=settings.webhook_max_attempts,
         clock=clock,
     )
+    # The messages a solve writes go out at once, not at the courier's next poll.
+    solver = Solver(sessions, plan_states, locks, poll_s=settings.poll_s, recorded=courier.wake.set)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     admin_hashes: list[str] = []
 

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 
@@ -217,11 +217,20 @@ class Solver(Background):
 
     name = "negotiator-solver"
 
-    def __init__(self, sessions: sessionmaker[Session], plans: Plans, locks: Locks, *, poll_s: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        plans: Plans,
+        locks: Locks,
+        *,
+        poll_s: float,
+        recorded: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__(poll_s=poll_s, log=log)
         self.sessions = sessions
         self.plans = plans
         self.locks = locks
+        self.recorded = recorded  # called once a solve is stored (with the webhook messages it wrote)
 
     def round(self) -> None:
         self.solve_waiting()
@@ -295,6 +304,7 @@ class Solver(Background):
             state.negotiation = negotiation
             state.batch = last_batch
             state.seq = max([state.seq] + [change.seq for change in pending])
+        self.recorded()
 
     def _record(
         self,

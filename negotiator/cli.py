@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from negotiator import client
+from negotiator import client, subscriptions
 from scheduler.errors import ScenarioError
 from scheduler.ics import calendar
 from scheduler.negotiation import replay
@@ -166,6 +166,8 @@ def audit_verify(
 # The HTTP client (negotiator/client.py): plans, object, approve, versions, ... against --server.
 app.add_typer(client.app)
 audit_app.command("show")(client.audit_show)
+app.add_typer(subscriptions.webhooks_app, name="webhooks")
+app.add_typer(subscriptions.feeds_app, name="feeds")
 
 
 def main() -> None:

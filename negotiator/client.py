@@ -135,7 +135,7 @@ class Service:
     def call(
         self, method: str, path: str, *, body: Any = None, key: str | None = None, missing_ok: bool = False
     ) -> Any:
-        """Send one request and return its JSON answer (None for a 404 when ``missing_ok``)."""
+        """Send one request and return its JSON answer (None for 204, and for a 404 when ``missing_ok``)."""
         import httpx
 
         headers = {"Idempotency-Key": key} if key is not None else {}
@@ -150,6 +150,8 @@ class Service:
             return None
         if not response.is_success:
             fail(problem_message(response))
+        if response.status_code == 204:
+            return None
         try:
             return response.json()
         except ValueError:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,6 +19,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from api.db import Delivery
 from api.webhooks import backoff, enqueue_versions, signed_headers
 from tests.api.test_app import plan_scenario, post_change, problem, soft_objection
+from tests.receiver import Receiver, receiving
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service, Start
@@ -29,72 +27,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    answered: int
-
-    @property
-    def message(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.body)
-        return parsed
-
-
-@dataclass
-class Receiver:
-    """A local webhook receiver: answers ``answers`` in turn (then 204) and keeps what it got."""
-
-    url: str
-    answers: list[int] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    guard: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self) -> int:
-        with self.guard:
-            return self.answers.pop(0) if self.answers else 204
-
-    def delivered(self, kind: str | None = None) -> list[Received]:
-        """The messages answered with 2xx, of one type or all."""
-        with self.guard:
-            got = list(self.received)
-        return [r for r in got if 200 <= r.answered < 300 and (kind is None or r.message["type"] == kind)]
-
-    async def wait_for(self, count: int, kind: str | None = None, wait_s: float = 10.0) -> list[Received]:
-        deadline = time.monotonic() + wait_s
-        while len(self.delivered(kind)) < count:
-            assert time.monotonic() < deadline, (
-                f"{len(self.delivered(kind))} {kind or ''} messages, waiting for {count}"
-            )
-            await asyncio.sleep(0.02)
-        return self.delivered(kind)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state: dict[str, Receiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["content-length"]))
-            own = state["receiver"]
-            status = own.answer()
-            with own.guard:
-                own.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["receiver"] = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state["receiver"]
-    server.shutdown()
-    server.server_close()
+    with receiving() as running:
+        yield running
 
 
 async def register(service: Service, plan: str, headers: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -265,6 +201,19 @@ async def test_nothing_is_delivered_twice_for_one_version(start: Start, receiver
     numbers = [r.message["data"]["version"] for r in receiver.delivered("version.created")]
     assert sorted(numbers) == versions[3:]
     assert len({r.headers["webhook-id"] for r in receiver.received}) == len(receiver.received)
+
+
+async def test_a_solve_sends_its_messages_at_once_not_at_the_next_poll(start: Start, receiver: Receiver) -> None:
+    async with start(webhook_poll_s=60) as service:  # the courier's own poll would come a minute later
+        plan, boss = await opened_plan(service)
+        await register(service, plan, boss, url=receiver.url)
+        await asyncio.sleep(0.2)  # the courier's round for the registration is over
+
+        change = await post_change(service, f"/v1/plans/{plan}/objections", soft_objection(), boss)
+        await service.settled(plan, change, boss)
+
+        [message] = await receiver.wait_for(1, "version.created", wait_s=5)
+        assert message.message["data"]["version"] == 4
 
 
 async def test_approving_a_version_tells_every_webhook(service: Service, receiver: Receiver) -> None:
