@@ -108,7 +108,7 @@ def review_router(wiring: Wiring) -> APIRouter:
             "message": message,
             "can_approve": stakeholder is not None and stakeholder.role == "approver",
             **views.page(
-                views.up_to(history, stored[-1]["version"]), stakeholder=stakeholder, versions=stored, changes=changes
+                history.up_to(stored[-1]["version"]), stakeholder=stakeholder, versions=stored, changes=changes
             ),
         }
         return templates.TemplateResponse(request, "plan.html", context, status_code=status)

@@ -224,7 +224,7 @@ class Solver(Background):
         locks: Locks,
         *,
         poll_s: float,
-        recorded: Callable[[], None] = lambda: None,
+        recorded: Callable[[], None],
     ) -> None:
         super().__init__(poll_s=poll_s, log=log)
         self.sessions = sessions

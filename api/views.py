@@ -4,7 +4,7 @@ windows with their impact and "why here", the versions and the objections. No HT
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -191,12 +191,6 @@ def objectable(problem: Problem, version: Version, stakeholder: Stakeholder | No
         if scope_meets(stakeholder, request):
             out.append({"request": request.id, "title": request.title, "start": format_utc(window.start)})
     return out
-
-
-def up_to(history: Replay, newest: int) -> Replay:
-    """The history as far as version ``newest``: the versions the page read, not one stored since."""
-    kept = sum(1 for version in history.versions if version.version <= newest)
-    return replace(history, versions=history.versions[:kept], problems=history.problems[:kept])
 
 
 def change_message(change: dict[str, Any]) -> str:

@@ -58,6 +58,11 @@ class Replay:
         """The problem as it stands after the last step."""
         return self.problems[-1]
 
+    def up_to(self, newest: int) -> Replay:
+        """The history as far as version ``newest``, as a reader that saw no later version has it."""
+        kept = sum(1 for version in self.versions if version.version <= newest)
+        return replace(self, versions=self.versions[:kept], problems=self.problems[:kept])
+
 
 @dataclass
 class Negotiation:

@@ -117,3 +117,11 @@ def create_plan(server: str, directory: Path, scenario: dict[str, Any]) -> Plan:
 @pytest.fixture
 def plan(server: str, tmp_path: Path) -> Plan:
     return create_plan(server, tmp_path, client_scenario())
+
+
+def veto_r1(plan: Plan) -> int:
+    """eu-rep vetoes r1's current window and waits: the id of the change (it goes into version 2)."""
+    lines = ok(plan.run("object", plan.id, "r1", "--kind", "veto", "--reason", "exams", "--wait", by="eu-rep"))
+    change, outcome = lines.splitlines()
+    assert outcome == f"change {change} accepted into version 2"
+    return int(change)

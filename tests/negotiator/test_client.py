@@ -18,16 +18,7 @@ from tests.factories import (
     make_scenario,
     write_scenario,
 )
-from tests.negotiator.conftest import ADMIN_TOKEN, Plan, client_scenario, create_plan, negotiator, ok, runner
-
-
-def veto_r1(plan: Plan) -> int:
-    """eu-rep vetoes r1's current window and waits: the id of the change (it goes into version 2)."""
-    lines = ok(plan.run("object", plan.id, "r1", "--kind", "veto", "--reason", "exams", "--wait", by="eu-rep"))
-    change, outcome = lines.splitlines()
-    assert outcome == f"change {change} accepted into version 2"
-    return int(change)
-
+from tests.negotiator.conftest import ADMIN_TOKEN, Plan, client_scenario, create_plan, negotiator, ok, runner, veto_r1
 
 # -- plans ----------------------------------------------------------------------------------------
 

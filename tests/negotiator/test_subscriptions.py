@@ -12,8 +12,7 @@ from icalendar import Calendar
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from scheduler.ics import uid
-from tests.negotiator.conftest import WAIT_S, Plan, negotiator, ok
-from tests.negotiator.test_client import veto_r1
+from tests.negotiator.conftest import WAIT_S, Plan, negotiator, ok, veto_r1
 from tests.receiver import Receiver, receiving
 
 

@@ -953,3 +953,13 @@ def test_twitter_counter_reports_the_historical_two_pm_window(twitter: Replay) -
 
 def test_twitter_replay_is_deterministic(twitter: Replay) -> None:
     assert replay_json(replay(load_file(TWITTER))) == replay_json(twitter)
+
+
+def test_a_history_up_to_a_version_keeps_each_version_with_its_problem(twitter: Replay) -> None:
+    assert len(twitter.versions) > 2
+    cut = twitter.up_to(2)
+
+    assert [v.version for v in cut.versions] == [1, 2]
+    assert cut.problems == twitter.problems[:2]
+    assert (cut.final, cut.problem) == (twitter.versions[1], twitter.problems[1])
+    assert twitter.up_to(len(twitter.versions) + 5) == twitter
