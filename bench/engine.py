@@ -15,6 +15,7 @@ import random
 import resource
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scheduler.candidates import build_candidates
 from scheduler.domain import Event, Problem, Region, Request, Version
+from scheduler.greedy import most_constrained_first
 from scheduler.impact import ImpactModel
-from scheduler.optimizer import greedy
 from scheduler.profiles import BUILTIN
 from scheduler.solver import solve
 from scheduler.timeline import SlotGrid
@@ -95,6 +96,46 @@ def generate(requests: int = 1000, resources: int = 200, seed: int = 7) -> Probl
     )
 
 
+def congested(requests: int = 200, seed: int = 7) -> Problem:
+    """A congested week: N requests fighting over N/40 shared resources, with ``after`` chains.
+
+    Each request takes down 1 to 6 neighbouring regions, holds 1 or 2 resources, lasts 30 min to
+    3 h and must fit in a range of 1 to 2 days; about one in seven comes after an earlier one.
+    """
+    rng = random.Random(seed)
+    base = generate(requests=0, seed=seed)
+    region_ids = [r.id for r in base.regions]
+    resources = max(requests // 40, 1)
+    slot = timedelta(minutes=5)
+    week = timedelta(days=7)
+    items: list[Request] = []
+    for i in range(requests):
+        span = slot * rng.randint(288, 576)
+        earliest = START + slot * rng.randint(0, (week - span) // slot)
+        after: tuple[str, ...] = ()
+        if items and rng.random() < 0.15:
+            predecessor = items[rng.randrange(len(items))]
+            later = predecessor.deadline - timedelta(hours=6)
+            if later + span <= START + week:
+                earliest, after = later, (predecessor.id,)
+        first = rng.randrange(len(region_ids))
+        items.append(
+            Request(
+                id=f"q{i:05d}",
+                title=f"request {i}",
+                duration=slot * rng.randint(6, 36),
+                earliest=earliest,
+                deadline=earliest + span,
+                services=frozenset(rng.sample(list(SERVICES), rng.randint(1, 3))),
+                regions=frozenset(region_ids[(first + j) % len(region_ids)] for j in range(rng.randint(1, 6))),
+                severity=rng.choice([1.0, 1.0, 0.5, 0.25]),
+                resources=frozenset(f"res-{rng.randrange(resources):03d}" for _ in range(rng.randint(1, 2))),
+                after=after,
+            )
+        )
+    return replace(base, name="congested", requests=tuple(items))
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -106,7 +147,7 @@ def greedy_objective(problem: Problem) -> tuple[float, int]:
         build_candidates(problem, request, impact.window_costs(request, problem.grid.slots_for(request.duration)))
         for request in problem.requests
     ]
-    placement = greedy(candidates)
+    placement = most_constrained_first(candidates)
     placed = [c for c in candidates if placement[c.id] is not None]
     return sum(c.cost_at(placement[c.id]) for c in placed), len(placed)  # type: ignore[arg-type]
 

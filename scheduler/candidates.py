@@ -26,6 +26,7 @@ class Candidates:
     rules: tuple[Blocked, ...]
     all_costs: FloatArray  # impact at every start of the grid, allowed or not (inf past the end)
     previous: int | None = None  # the previous version's start, when still allowed
+    fixed: bool = False  # started, announced or pinned: its only start is where it stands
 
     @property
     def id(self) -> str:
@@ -78,6 +79,7 @@ def build_candidates(
         rules=rules,
         all_costs=all_costs,
         previous=previous_start,
+        fixed=fixed is not None,
     )
 
 

@@ -8,15 +8,20 @@ import numpy as np
 
 from scheduler.candidates import Candidates, build_candidates
 from scheduler.domain import Problem, Version
+from scheduler.greedy import Placement
 from scheduler.impact import ImpactModel
-from scheduler.optimizer import Placement
 from scheduler.rules import Blocked, covering_rules
 
 TIME_LIMIT = "time-limit"
 
 
-def placement_rules(candidate: Candidates, placement: Placement, candidates: dict[str, Candidates]) -> list[Blocked]:
-    """The starts the other requests' windows take away: ``after:ID`` and ``resource:R with request:ID``."""
+def placement_rules(
+    candidate: Candidates, placement: Placement, candidates: dict[str, Candidates], *, holders: Placement | None = None
+) -> list[Blocked]:
+    """The starts the other requests' windows take away: ``after:ID`` and ``resource:R with request:ID``.
+
+    ``holders`` are the windows named as resource blockers (default: all of ``placement``).
+    """
     count = len(candidate.all_costs)
     every = np.arange(count)
     blocked: list[Blocked] = []
@@ -26,7 +31,7 @@ def placement_rules(candidate: Candidates, placement: Placement, candidates: dic
             blocked.append(Blocked(f"after:{predecessor}", np.ones(count, dtype=bool)))
         else:
             blocked.append(Blocked(f"after:{predecessor}", every < start + candidates[predecessor].slots))
-    for other_id, start in placement.items():
+    for other_id, start in (placement if holders is None else holders).items():
         other = candidates[other_id]
         shared = candidate.request.resources & other.request.resources
         if start is None or other_id == candidate.id or not shared:
@@ -37,10 +42,16 @@ def placement_rules(candidate: Candidates, placement: Placement, candidates: dic
 
 
 def unscheduled_reasons(
-    candidate: Candidates, placement: Placement, candidates: dict[str, Candidates]
+    candidate: Candidates, placement: Placement, candidates: dict[str, Candidates], *, proven: bool = True
 ) -> tuple[str, ...]:
-    """The ids of the rules that together forbid every start of an unscheduled request."""
-    rules = [*candidate.rules, *placement_rules(candidate, placement, candidates)]
+    """The ids of the rules that together forbid every start of an unscheduled request.
+
+    When the search was not ``proven``, another request's window is named only if it is fixed
+    (started, announced or pinned): the search might have moved any other. What the rules leave
+    open is then put down to ``time-limit``.
+    """
+    holders = None if proven else {i: start for i, start in placement.items() if candidates[i].fixed}
+    rules = [*candidate.rules, *placement_rules(candidate, placement, candidates, holders=holders)]
     everywhere = np.ones(len(candidate.all_costs), dtype=bool)
     reasons = covering_rules(rules, everywhere)
     still_free = everywhere & ~np.logical_or.reduce([rule.starts for rule in rules])

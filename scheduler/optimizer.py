@@ -1,15 +1,18 @@
 """Place the requests of one component: most requests placed, then least impact (SPEC section 6).
 
 A component is a group of requests linked by shared resources or ``after``. One request alone is
-placed at its cheapest start; a group whose cheapest starts already fit together is done; anything
-else goes to CP-SAT, after pruning starts that provably cannot matter.
+placed at its cheapest start; a group whose cheapest starts already fit together is done. A group
+small enough goes to CP-SAT whole, after pruning starts that provably cannot matter, and comes
+back proven optimal unless time runs out. A bigger one is improved by the large-neighbourhood
+search of ``scheduler.search``. Either way the result never places fewer requests than the
+most-constrained-first greedy, which is also where the search starts.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
-from graphlib import TopologicalSorter
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -17,11 +20,27 @@ from ortools.sat.python import cp_model
 from scheduler.bounds import price
 from scheduler.candidates import Candidates, IntArray
 from scheduler.domain import Status
-from scheduler.rules import starts_overlapping
+from scheduler.greedy import Placement, most_constrained_first, placed_count
+from scheduler.search import Search
 
-Placement = dict[str, int | None]  # request id -> start slot, or None when unscheduled
 _PRECISION = 2**52
 _TOLERANCE = 1e-9  # relative: float sums of impacts differ in their last digits
+EXACT_LIMIT = 20_000  # kept starts above which a component is searched, not proven, as a whole
+REPAIR_NEIGHBOURHOODS = 4  # neighbourhoods around each window a re-plan had to place again
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one component may spend: a wall-clock deadline (``time.monotonic``) and search work.
+
+    ``work`` is in CP-SAT's deterministic seconds; it is what makes a search reproducible.
+    """
+
+    deadline: float
+    work: float
+
+    def seconds_left(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
 
 
 @dataclass(frozen=True)
@@ -31,8 +50,10 @@ class ComponentResult:
     bound: float  # a lower bound on the impact of any schedule that places as many requests
 
 
-def place(group: list[Candidates], *, time_limit_s: float, seed: int = 0) -> ComponentResult:
-    """The best placement of one component, proven optimal unless the time limit cut it short."""
+def place(
+    group: list[Candidates], *, budget: Budget, slot_minutes: int, seed: int = 0, exact_limit: int = EXACT_LIMIT
+) -> ComponentResult:
+    """The best placement of one component, proven optimal unless the budget cut it short."""
     if len(group) == 1:
         only = group[0]
         best = only.best()
@@ -40,16 +61,61 @@ def place(group: list[Candidates], *, time_limit_s: float, seed: int = 0) -> Com
     own_best = {c.id: c.best() for c in group}
     if all(start is not None for start in own_best.values()) and _fits(group, own_best):
         return ComponentResult(own_best, "optimal", _impact(group, own_best))
-    first = greedy(group)
+    first = most_constrained_first(group)
+    if sum(len(_cheapest_that_matter(c, group)) for c in group) > exact_limit:
+        return _search(group, first, budget=budget, slot_minutes=slot_minutes, seed=seed)
     lower = _relaxed_bound(group, first)
-    if any(start is None for start in first.values()):
+    if placed_count(first) < len(group):
         kept = {c.id: _cheapest_that_matter(c, group) for c in group}
-        return _CpSatComponent(group, kept, mandatory=set(), seed=seed).solve(time_limit_s, first, lower)
-    return _place_all(group, first, lower, time_limit_s=time_limit_s, seed=seed)
+        result = _CpSatComponent(group, kept, mandatory=set(), seed=seed).solve(budget.seconds_left(), first, lower)
+    else:
+        result = _place_all(group, first, lower, seconds=budget.seconds_left(), seed=seed)
+    if placed_count(result.placement) < placed_count(first):  # the time limit cut CP-SAT short of the greedy
+        return ComponentResult(first, "feasible", lower)
+    return result
+
+
+def _search(
+    group: list[Candidates], first: Placement, *, budget: Budget, slot_minutes: int, seed: int
+) -> ComponentResult:
+    """A big component: from the greedy (or the previous windows), a large-neighbourhood search.
+
+    A re-plan keeps the previous windows that still fit and searches only around the windows it
+    had to place again, so a change moves little; a first plan searches until its budget is spent.
+    """
+    kept = _previous_windows(group)
+    repaired = most_constrained_first(group, kept=kept) if kept else None
+    if repaired is not None and placed_count(repaired) >= placed_count(first):
+        search = Search(group, repaired, slot_minutes=slot_minutes, seed=seed)
+        again = [i for i, c in enumerate(group) if c.id not in kept]
+        search.repair(again, neighbourhoods=REPAIR_NEIGHBOURHOODS, deadline=budget.deadline)
+    else:
+        search = Search(group, first, slot_minutes=slot_minutes, seed=seed)
+        search.run(work=budget.work, deadline=budget.deadline)
+    placement = search.placement()
+    return ComponentResult(placement, "feasible", _relaxed_bound(group, placement))
+
+
+def _previous_windows(group: list[Candidates]) -> Placement:
+    """The previous version's windows that are still allowed, fit together and follow their predecessors."""
+    by_id = {c.id: c for c in group}
+    kept: Placement = {c.id: c.previous for c in group if c.previous is not None}
+    changed = True
+    while changed:
+        changed = False
+        for request_id, start in list(kept.items()):
+            predecessors = by_id[request_id].request.after
+            if start is None or any(
+                kept.get(p) is None or start < kept[p] + by_id[p].slots  # type: ignore[operator]
+                for p in predecessors
+            ):
+                kept.pop(request_id)
+                changed = True
+    return kept if _fits([by_id[i] for i in kept], kept) else {}
 
 
 def _place_all(
-    group: list[Candidates], first: Placement, lower: float, *, time_limit_s: float, seed: int
+    group: list[Candidates], first: Placement, lower: float, *, seconds: float, seed: int
 ) -> ComponentResult:
     """Optimal placement when every request fits (the greedy schedule placed them all).
 
@@ -60,8 +126,8 @@ def _place_all(
     best, upper = first, _impact(group, first)
     pricing = price(group, kept, upper)
     guided_order = {c.id: kept[c.id][np.argsort(pricing.guided[c.id], kind="stable")] for c in group}
-    guided = greedy(group, order=guided_order)
-    if all(start is not None for start in guided.values()) and _impact(group, guided) < upper:
+    guided = most_constrained_first(group, order=guided_order)
+    if placed_count(guided) == len(group) and _impact(group, guided) < upper:
         best, upper = guided, _impact(group, guided)
     lower = max(lower, pricing.lower)
     slack = upper - lower + _TOLERANCE * max(abs(upper), 1.0)
@@ -71,7 +137,7 @@ def _place_all(
     # Otherwise CP-SAT decides, among the starts that can still be optimal (ties included).
     useful = {c.id: kept[c.id][pricing.reduced[c.id] <= slack] for c in group}
     model = _CpSatComponent(group, useful, mandatory={c.id for c in group}, seed=seed)
-    result = model.solve(time_limit_s, best, lower)
+    result = model.solve(seconds, best, lower)
     if result.status == "infeasible":  # cannot happen in exact arithmetic: the best schedule is among the starts kept
         return ComponentResult(best, "feasible", lower)
     return result
@@ -93,53 +159,6 @@ def _cheapest_that_matter(c: Candidates, group: list[Candidates]) -> IntArray:
 
 def _linked_by_after(c: Candidates, group: list[Candidates]) -> bool:
     return bool(c.request.after) or any(c.id in other.request.after for other in group)
-
-
-def greedy(group: list[Candidates], *, order: dict[str, IntArray] | None = None) -> Placement:
-    """Each request in turn (predecessors first, fewest starts first) at its cheapest free start.
-
-    ``order`` ranks each request's starts (positions into its ``starts``) instead of their impact.
-    """
-    by_id = {c.id: c for c in group}
-    sorter = TopologicalSorter({c.id: [p for p in c.request.after if p in by_id] for c in group})
-    sorter.prepare()
-    count = len(group[0].all_costs)
-    busy: dict[str, np.ndarray] = {}
-    placement: Placement = {c.id: None for c in group}
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=lambda i: (len(by_id[i].starts), i))
-        for request_id in ready:
-            candidate = by_id[request_id]
-            ranking = order[request_id] if order is not None else candidate.ranked()
-            placement[request_id] = _cheapest_free(candidate, ranking, busy, placement, by_id)
-            start = placement[request_id]
-            if start is not None:
-                for resource in candidate.request.resources:
-                    busy.setdefault(resource, np.zeros(count, dtype=bool))[start : start + candidate.slots] = True
-            sorter.done(request_id)
-    return placement
-
-
-def _cheapest_free(
-    candidate: Candidates,
-    ranking: IntArray,
-    busy: dict[str, np.ndarray],
-    placement: Placement,
-    by_id: dict[str, Candidates],
-) -> int | None:
-    earliest = 0
-    for predecessor in candidate.request.after:
-        start = placement.get(predecessor)
-        if start is None:
-            return None
-        earliest = max(earliest, start + by_id[predecessor].slots)
-    taken = np.zeros(len(candidate.all_costs), dtype=bool)
-    for resource in candidate.request.resources:
-        if resource in busy:
-            taken |= busy[resource]
-    starts = candidate.starts[ranking]
-    free = np.flatnonzero((starts >= earliest) & ~starts_overlapping(taken, candidate.slots)[starts])
-    return int(starts[free[0]]) if len(free) else None
 
 
 def _fits(group: list[Candidates], placement: Placement) -> bool:

@@ -11,13 +11,29 @@ import numpy as np
 from scheduler.candidates import Candidates, IntArray, build_candidates, components
 from scheduler.domain import Problem, Request, Status, Unscheduled, Version, Window
 from scheduler.explain import unscheduled_reasons
+from scheduler.greedy import Placement
 from scheduler.impact import FloatArray, ImpactModel, impact_at
-from scheduler.optimizer import ComponentResult, Placement, place
+from scheduler.optimizer import Budget, ComponentResult, place
+
+WORK_PER_SECOND = 0.6  # search work (CP-SAT deterministic seconds) a second of the time limit buys on 2 cores
+_RESERVED_S = 0.05  # the share of the time limit kept for writing the version: its windows and reasons
 
 
-def solve(problem: Problem, *, previous: Version | None = None, time_limit_s: float = 10.0, seed: int = 0) -> Version:
-    """The schedule placing the most requests at the least impact; ties keep ``previous``'s windows."""
-    return Planner(time_limit_s=time_limit_s, seed=seed).solve(problem, previous=previous)
+def solve(
+    problem: Problem,
+    *,
+    previous: Version | None = None,
+    time_limit_s: float = 10.0,
+    seed: int = 0,
+    work_limit: float | None = None,
+) -> Version:
+    """The schedule placing the most requests at the least impact; ties keep ``previous``'s windows.
+
+    ``time_limit_s`` bounds the whole call; ``work_limit`` (CP-SAT deterministic seconds, default
+    ``WORK_PER_SECOND`` per second of the limit) bounds the search, so that the same problem, seed
+    and work limit give the same version on any machine that is not too slow for the time limit.
+    """
+    return Planner(time_limit_s=time_limit_s, seed=seed, work_limit=work_limit).solve(problem, previous=previous)
 
 
 @dataclass(frozen=True)
@@ -38,9 +54,10 @@ class Planner:
     better. The result is the one a fresh ``solve`` would give.
     """
 
-    def __init__(self, *, time_limit_s: float = 10.0, seed: int = 0) -> None:
+    def __init__(self, *, time_limit_s: float = 10.0, seed: int = 0, work_limit: float | None = None) -> None:
         self.time_limit_s = time_limit_s
         self.seed = seed
+        self.work_limit = work_limit if work_limit is not None else WORK_PER_SECOND * time_limit_s
         self._impact: ImpactModel | None = None
         self._impact_key: tuple[object, ...] = ()
         self._costs: dict[tuple[object, ...], FloatArray] = {}
@@ -48,7 +65,7 @@ class Planner:
 
     def solve(self, problem: Problem, *, previous: Version | None = None) -> Version:
         """The next version; ``previous`` is the version it replaces (ties keep its windows)."""
-        started = time.monotonic()
+        deadline = time.monotonic() + self.time_limit_s * (1 - _RESERVED_S)
         impact = self._impact_model(problem)
         candidates = {
             r.id: build_candidates(problem, r, self._window_costs(problem, impact, r), previous)
@@ -56,22 +73,31 @@ class Planner:
         }
         placement: Placement = {}
         statuses: list[Status] = []
+        unproven: set[str] = set()
         bound = 0.0
         solved: dict[tuple[str, ...], _Solved] = {}
-        # Small components first, so that a hard one cannot starve the easy ones of time.
-        for group in sorted(components(problem.requests), key=len):
+        # Small components first, so that a hard one cannot starve the easy ones of time; each
+        # gets a share of what is left in proportion to its size.
+        groups = sorted(components(problem.requests), key=len)
+        left = sum(map(len, groups))
+        for group in groups:
             members = [candidates[i] for i in group]
             result = self._reusable(members)
             if result is None:
-                remaining = self.time_limit_s - (time.monotonic() - started)
-                result = place(members, time_limit_s=remaining, seed=self.seed)
+                share = len(group) / left
+                now = time.monotonic()
+                budget = Budget(now + max(deadline - now, 0.0) * share, self.work_limit * len(group) / len(candidates))
+                result = place(members, budget=budget, slot_minutes=problem.grid.slot_minutes, seed=self.seed)
+            left -= len(group)
             key = tuple(sorted(group))
             solved[key] = _Solved({c.id: c.all_costs for c in members}, {c.id: c.starts for c in members}, result)
             placement.update(result.placement)
             statuses.append(result.status)
+            if result.status != "optimal":
+                unproven.update(group)
             bound += result.bound
         self._solved = solved
-        return assemble(problem, impact, candidates, placement, statuses, bound, previous)
+        return assemble(problem, impact, candidates, placement, statuses, bound, previous, unproven)
 
     def _impact_model(self, problem: Problem) -> ImpactModel:
         key = (problem.grid, problem.regions, tuple(problem.services.items()), problem.events)
@@ -116,6 +142,7 @@ def assemble(
     statuses: list[Status],
     bound: float,
     previous: Version | None,
+    unproven: set[str],
 ) -> Version:
     """Turn a placement into a version: windows, reasons for the rest, status and what moved."""
     grid = problem.grid
@@ -125,7 +152,9 @@ def assemble(
         candidate = candidates[request.id]
         start = placement.get(request.id)
         if start is None:
-            unscheduled.append(Unscheduled(request.id, unscheduled_reasons(candidate, placement, candidates)))
+            proven = request.id not in unproven
+            reasons = unscheduled_reasons(candidate, placement, candidates, proven=proven)
+            unscheduled.append(Unscheduled(request.id, reasons))
             continue
         windows.append(
             Window(
