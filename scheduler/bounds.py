@@ -31,7 +31,7 @@ class Pricing:
     guided: dict[str, FloatArray]  # per request, cost plus prices: what a price-aware greedy should use
 
 
-def price(group: list[Candidates], kept: dict[str, IntArray], upper: float) -> Pricing:
+def price(group: list[Candidates], kept: dict[str, IntArray], upper: float, *, steps: int = _STEPS) -> Pricing:
     """Subgradient ascent on the prices; ``kept`` are positions into each request's starts."""
     resources = sorted({r for c in group for r in c.request.resources})
     row = {r: i for i, r in enumerate(resources)}
@@ -51,7 +51,7 @@ def price(group: list[Candidates], kept: dict[str, IntArray], upper: float) -> P
     prices = np.zeros((len(resources), count))
     best, best_total = -np.inf, costs
     theta, stalled = 1.0, 0
-    for _ in range(_STEPS):
+    for _ in range(steps):
         total = costs.copy()
         paid = np.concatenate((np.zeros((len(resources), 1)), np.cumsum(prices, axis=1)), axis=1)
         for resource, members in holders.items():

@@ -24,7 +24,8 @@ from ortools.sat.python import cp_model
 from scheduler.candidates import Candidates, IntArray
 from scheduler.greedy import Placement
 
-_SUB_WORK = 0.5  # deterministic seconds a sub-solve may use
+_SUB_WORK = 0.25  # deterministic seconds a sub-solve may use
+_LEAST_WORK = 0.01  # the least a sub-solve is charged, so that searching tiny components ends
 _RESERVED = 1e-5  # work units charged per model variable, for building the model in Python
 _TOLERANCE = 1e-9
 
@@ -76,6 +77,9 @@ class Search:
         self.allowed = [np.zeros(self.count, dtype=bool) for _ in group]
         for mask, c in zip(self.allowed, group, strict=True):
             mask[c.starts] = True
+        # Each request's few cheapest starts, and the least it could cost anywhere.
+        self.cheapest = [c.starts[c.ranked()[:8]] for c in group]
+        self.least = np.array([float(c.costs.min()) if len(c.costs) else 0.0 for c in group])
         self.size = 24  # requests per neighbourhood; grows while sub-solves are proven, shrinks when not
         self.moves = 0
 
@@ -119,12 +123,17 @@ class Search:
         """Requests competing around one request's window (``pivot``'s, or a random one's), for a random stretch."""
         if pivot is None:
             unplaced = np.flatnonzero((self.start < 0) & ~self.orphan)
-            if len(unplaced) and self.rng.random() < 0.5:
+            draw = self.rng.random()
+            if len(unplaced) and draw < 0.5:
                 pivot = int(self.rng.choice(unplaced))
-            else:
+            elif draw < 0.75:
                 pivot = int(self.rng.integers(len(self.group)))
-        if self.start[pivot] >= 0:
+            else:
+                pivot = self._costly()
+        if self.start[pivot] >= 0 and self.rng.random() < 0.5:
             centre = int(self.start[pivot])
+        elif self.start[pivot] >= 0:
+            centre = int(self.rng.choice(self.cheapest[pivot]))  # towards where it would rather be
         elif len(self.group[pivot].starts) and not self.orphan[pivot]:
             centre = int(self.rng.choice(self.group[pivot].starts))
         else:
@@ -152,6 +161,17 @@ class Search:
             if last > a and first < b:
                 return None
         return Neighbourhood(tuple(freed), tuple(domains), (first, last))
+
+    def _costly(self) -> int:
+        """A placed request drawn in proportion to what it costs above its cheapest start."""
+        placed = self.start >= 0
+        excess = np.zeros(len(self.group))
+        for i in np.flatnonzero(placed):
+            excess[i] = self.group[i].cost_at(int(self.start[i])) - self.least[i]
+        total = excess.sum()
+        if total <= 0:
+            return int(self.rng.integers(len(self.group)))
+        return int(self.rng.choice(len(self.group), p=excess / total))
 
     def _gather(self, pivot: int, low: int, high: int) -> list[int]:
         """The pivot, then the requests holding its resources in [low, high), then theirs, up to ``size``."""
@@ -275,7 +295,7 @@ class Search:
         solver.parameters.cp_model_presolve = False
         solver.parameters.max_time_in_seconds = 10.0  # a guard only; the deterministic limit is what stops it
         code = solver.solve(model)
-        work = solver.deterministic_time + _RESERVED * sum(len(d) for d in hood.domains)
+        work = max(solver.deterministic_time, _LEAST_WORK) + _RESERVED * sum(len(d) for d in hood.domains)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return Move(hood.freed, tuple(int(self.start[i]) for i in hood.freed), work, False)
         starts = tuple(

@@ -13,9 +13,8 @@ from scheduler.domain import Problem, Request, Status, Unscheduled, Version, Win
 from scheduler.explain import unscheduled_reasons
 from scheduler.greedy import Placement
 from scheduler.impact import FloatArray, ImpactModel, impact_at
-from scheduler.optimizer import Budget, ComponentResult, place
+from scheduler.optimizer import WORK_PER_SECOND, Budget, ComponentResult, place
 
-WORK_PER_SECOND = 0.6  # search work (CP-SAT deterministic seconds) a second of the time limit buys on 2 cores
 _RESERVED_S = 0.05  # the share of the time limit kept for writing the version: its windows and reasons
 
 

@@ -1,0 +1,216 @@
+"""Congested components: the greedy floor, the large-neighbourhood search, honest reasons, reproducibility.
+
+The search runs on components too big to prove; here ``EXACT_LIMIT`` is lowered so that small
+instances take that path too, where brute force and the greedy can check it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from engine_factories import (
+    HOUR,
+    T0,
+    make_grid,
+    make_objection,
+    make_problem,
+    make_profile,
+    make_region,
+    make_request,
+    make_stakeholder,
+    window_violations,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_optimality import assert_matches_brute_force
+
+import scheduler.optimizer
+from scheduler.candidates import build_candidates
+from scheduler.domain import Problem, Request, TimeRange, Version
+from scheduler.greedy import most_constrained_first, placed_count
+from scheduler.impact import ImpactModel
+from scheduler.solver import Planner, solve
+
+ZONES = ("UTC", "America/Los_Angeles", "Asia/Tehran", "Asia/Kolkata")
+
+
+@pytest.fixture
+def searched() -> Iterator[None]:
+    """Every component with more than one request goes to the search instead of CP-SAT whole."""
+    before = scheduler.optimizer.EXACT_LIMIT
+    scheduler.optimizer.EXACT_LIMIT = 0
+    yield
+    scheduler.optimizer.EXACT_LIMIT = before
+
+
+def greedy(problem: Problem) -> tuple[int, float]:
+    """What the most-constrained-first greedy places, and at what impact."""
+    impact = ImpactModel(problem)
+    candidates = [
+        build_candidates(problem, r, impact.window_costs(r, problem.grid.slots_for(r.duration)))
+        for r in problem.requests
+    ]
+    placement = most_constrained_first(candidates)
+    cost = sum(c.cost_at(start) for c in candidates if (start := placement[c.id]) is not None)
+    return placed_count(placement), cost
+
+
+@st.composite
+def congested(draw: st.DrawFn, most: int = 5, slots: tuple[int, int] = (8, 14)) -> Problem:
+    """Requests that all want one or two shared resources in a short horizon, some ``after`` others."""
+    grid = make_grid(count=draw(st.integers(*slots)))
+    regions = tuple(
+        make_region(
+            f"r{i}",
+            timezone=zone,
+            users=draw(st.floats(1e3, 1e6)),
+            profile=make_profile([draw(st.floats(0.01, 1.0)) for _ in range(24)]),
+        )
+        for i, zone in enumerate(draw(st.lists(st.sampled_from(ZONES), min_size=1, max_size=2, unique=True)))
+    )
+    requests: list[Request] = []
+    for i in range(draw(st.integers(2, most))):
+        earliest = draw(st.integers(0, grid.count - 2))
+        after = (requests[draw(st.integers(0, i - 1))].id,) if i and draw(st.integers(0, 3)) == 0 else ()
+        requests.append(
+            make_request(
+                f"q{i}",
+                duration=HOUR * draw(st.integers(1, 3)),
+                earliest=T0 + HOUR * earliest,
+                deadline=T0 + HOUR * min(earliest + draw(st.integers(2, 8)), grid.count),
+                regions=frozenset(draw(st.sets(st.sampled_from([r.id for r in regions]), min_size=1))),
+                resources=frozenset(draw(st.sets(st.sampled_from(["db", "net"]), min_size=1))),
+                after=after,
+            )
+        )
+    return make_problem(grid=grid, regions=regions, requests=tuple(requests))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(congested())
+def test_congested_instances_match_brute_force_count_first_then_impact(problem: Problem) -> None:
+    assert_matches_brute_force(problem, solve(problem))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(congested(most=12, slots=(12, 30)))
+def test_the_search_never_places_fewer_than_the_greedy_nor_costs_more_when_as_many(
+    searched: None, problem: Problem
+) -> None:
+    placed, cost = greedy(problem)
+
+    version = solve(problem, time_limit_s=30, work_limit=0.5)
+
+    assert window_violations(problem, version) == []
+    assert len(version.windows) >= placed
+    if len(version.windows) == placed:
+        assert version.objective <= cost * (1 + 1e-9) + 1e-9
+    assert version.bound <= version.objective * (1 + 1e-9) + 1e-9
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(congested(most=12, slots=(12, 30)))
+def test_a_time_limit_of_zero_still_places_as_many_as_the_greedy(problem: Problem) -> None:
+    placed, _ = greedy(problem)
+
+    version = solve(problem, time_limit_s=0)
+
+    assert window_violations(problem, version) == []
+    assert len(version.windows) >= placed
+
+
+def _crowded(requests: int, *, seed: int) -> Problem:
+    """More one-hour requests on one resource than a day has hours, in random ranges."""
+    rng = random.Random(seed)
+    grid = make_grid(count=24)
+    region = make_region(profile=make_profile([rng.random() for _ in range(24)]))
+    made = []
+    for i in range(requests):
+        earliest = rng.randrange(20)
+        made.append(
+            make_request(
+                f"q{i:02d}",
+                duration=HOUR,
+                earliest=T0 + HOUR * earliest,
+                deadline=T0 + HOUR * min(earliest + rng.randint(2, 6), 24),
+                resources=frozenset({"db"}),
+            )
+        )
+    return make_problem(grid=grid, regions=(region,), requests=tuple(made))
+
+
+def test_an_unproven_search_says_time_limit_and_names_no_other_request(searched: None) -> None:
+    problem = _crowded(30, seed=3)
+
+    version = solve(problem, time_limit_s=30, work_limit=0.2)
+
+    assert version.status == "feasible"
+    assert version.unscheduled
+    for item in version.unscheduled:
+        assert "time-limit" in item.reasons
+        assert not any("request:" in reason for reason in item.reasons)
+
+
+def test_a_proven_schedule_never_blames_the_time_limit() -> None:
+    problem = _crowded(30, seed=3)
+
+    version = solve(problem, time_limit_s=30)
+
+    assert version.status == "optimal"
+    assert version.unscheduled
+    for item in version.unscheduled:
+        assert "time-limit" not in item.reasons
+
+
+def test_the_same_seed_and_work_limit_give_the_same_windows(searched: None) -> None:
+    problem = _crowded(22, seed=5)
+
+    runs = [solve(problem, time_limit_s=60, seed=4, work_limit=1.0) for _ in range(2)]
+
+    assert runs[0].windows == runs[1].windows
+    assert runs[0].unscheduled == runs[1].unscheduled
+
+
+def test_a_replan_after_a_veto_moves_the_vetoed_window_and_keeps_most_others(searched: None) -> None:
+    problem = _crowded(18, seed=8)
+    planner = Planner(time_limit_s=30, work_limit=1.0)
+    first = planner.solve(problem)
+    target = first.windows[len(first.windows) // 2]
+    veto = make_objection(
+        "veto:0", by="ops", request=target.request, avoid=(TimeRange(target.start, target.end),), kind="veto"
+    )
+    vetoed = make_problem(
+        grid=problem.grid,
+        regions=problem.regions,
+        requests=problem.requests,
+        stakeholders=(make_stakeholder("ops", role="approver"),),
+        objections=(veto,),
+    )
+
+    second: Version = planner.solve(vetoed, previous=first)
+
+    assert window_violations(vetoed, second) == []
+    assert len(second.windows) >= len(first.windows) - 1
+    assert second.window_by_request.get(target.request) != target
+    kept = [w for w in first.windows if second.window_by_request.get(w.request) == w]
+    assert len(kept) >= len(first.windows) // 2
+
+
+def test_a_searched_component_keeps_the_greedy_floor_with_after_chains(searched: None) -> None:
+    problem = _crowded(16, seed=9)
+    chained = tuple(
+        request if i % 4 == 0 else replace(request, after=(problem.requests[i - 1].id,))
+        for i, request in enumerate(problem.requests)
+    )
+    problem = make_problem(grid=problem.grid, regions=problem.regions, requests=chained)
+    placed, _ = greedy(problem)
+
+    version = solve(problem, time_limit_s=30, work_limit=0.5)
+
+    assert window_violations(problem, version) == []
+    assert len(version.windows) >= placed
