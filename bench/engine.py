@@ -2,6 +2,7 @@
 
     python bench/engine.py                 # 1,000 requests: time, peak memory, greedy baseline
     python bench/engine.py --large         # also 10,000 requests: time and gap
+    python bench/engine.py --congested     # congested weeks, N = 200, 1,000, 5,000 at 10, 30, 60 s
 
 The instance: 24 regions around the globe, a 7-day horizon at 5-minute slots, 3 services, a few
 weighted events, and requests of 30 min to 3 h with allowed ranges of 1 to 7 days, each holding
@@ -11,8 +12,10 @@ one of 200 shared resources.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import resource
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -22,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scheduler.candidates import build_candidates
-from scheduler.domain import Event, Problem, Region, Request, Version
+from scheduler.domain import Event, Objection, Problem, Region, Request, Stakeholder, TimeRange, Version
 from scheduler.greedy import most_constrained_first
 from scheduler.impact import ImpactModel
 from scheduler.profiles import BUILTIN
-from scheduler.solver import solve
+from scheduler.solver import Planner, solve
 from scheduler.timeline import SlotGrid
 
 ZONES = [
@@ -161,12 +164,72 @@ def report(label: str, version: Version, seconds: float) -> None:
     )
 
 
+def congested_row(requests: int, time_limit: float) -> dict[str, float]:
+    """One row of the congested table, measured in this process (run it in a fresh one for peak RSS)."""
+    problem = congested(requests)
+    baseline, _ = greedy_objective(problem)
+    planner = Planner(time_limit_s=time_limit)
+    started = time.perf_counter()
+    version = planner.solve(problem)
+    wall = time.perf_counter() - started
+    row = {
+        "scheduled": len(version.windows),
+        "ratio": version.objective / baseline,
+        "bound": version.bound / baseline,
+        "gap": (version.objective - version.bound) / version.objective,
+        "wall": wall,
+        "rss": peak_rss_mb(),
+    }
+    if requests == 1000 and time_limit == 30:  # the re-plan figure: one veto on the first window
+        window = version.windows[0]
+        stakeholder = Stakeholder("ops", "ops", "approver", frozenset(), frozenset())
+        veto = Objection("veto:0", "ops", window.request, "veto", (TimeRange(window.start, window.end),))
+        vetoed = replace(problem, stakeholders=(stakeholder,), objections=(veto,))
+        started = time.perf_counter()
+        again = planner.solve(vetoed, previous=version)
+        row["replan"] = time.perf_counter() - started
+        row["moved"] = len(again.moved)
+    return row
+
+
+def congested_table(sizes: list[int], limits: list[float]) -> None:
+    """The congested family, each row in a fresh process so that its peak RSS is its own."""
+    print("congested weeks: N requests on N/40 resources, 7 days at 5-minute slots, 24 regions")
+    columns = ("N", "limit", "scheduled", "obj/greedy", "bound/greedy", "gap", "wall", "RSS")
+    print(" ".join(f"{name:>{width}}" for name, width in zip(columns, (6, 6, 10, 11, 13, 7, 7, 8), strict=True)))
+    for requests in sizes:
+        for limit in limits:
+            done = subprocess.run(
+                [sys.executable, __file__, "--row", str(requests), str(limit)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            row = json.loads(done.stdout)
+            print(
+                f"{requests:>6} {limit:>5.0f}s {row['scheduled']:>5.0f}/{requests:<4} {row['ratio']:>11.3f} "
+                f"{row['bound']:>13.3f} {row['gap']:>7.1%} {row['wall']:>6.1f}s {row['rss']:>6.0f}MB"
+            )
+            if "replan" in row:
+                print(f"{'':>14}re-plan after one veto: {row['replan']:.2f} s, {row['moved']:.0f} windows moved")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", action="store_true", help="also run 10,000 requests")
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--congested", action="store_true", help="the congested table (N = 200, 1,000, 5,000)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 5000])
+    parser.add_argument("--limits", type=float, nargs="+", default=[10.0, 30.0, 60.0])
+    parser.add_argument("--row", nargs=2, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.row:
+        print(json.dumps(congested_row(int(args.row[0]), args.row[1])))
+        return
+    if args.congested:
+        congested_table(args.sizes, args.limits)
+        return
     problem = generate()
     started = time.perf_counter()
     version = solve(problem, time_limit_s=args.time_limit)

@@ -15,12 +15,27 @@ from scheduler.rules import Blocked, covering_rules
 TIME_LIMIT = "time-limit"
 
 
+def by_resource(candidates: dict[str, Candidates]) -> dict[str, list[str]]:
+    """The ids of the requests holding each resource, for looking up who can block whom."""
+    holding: dict[str, list[str]] = {}
+    for c in candidates.values():
+        for resource in sorted(c.request.resources):
+            holding.setdefault(resource, []).append(c.id)
+    return holding
+
+
 def placement_rules(
-    candidate: Candidates, placement: Placement, candidates: dict[str, Candidates], *, holders: Placement | None = None
+    candidate: Candidates,
+    placement: Placement,
+    candidates: dict[str, Candidates],
+    *,
+    holders: Placement | None = None,
+    holding: dict[str, list[str]] | None = None,
 ) -> list[Blocked]:
     """The starts the other requests' windows take away: ``after:ID`` and ``resource:R with request:ID``.
 
-    ``holders`` are the windows named as resource blockers (default: all of ``placement``).
+    ``holders`` are the windows named as resource blockers (default: all of ``placement``);
+    ``holding`` is ``by_resource(candidates)``, passed in by callers that ask for many requests.
     """
     count = len(candidate.all_costs)
     every = np.arange(count)
@@ -31,18 +46,27 @@ def placement_rules(
             blocked.append(Blocked(f"after:{predecessor}", np.ones(count, dtype=bool)))
         else:
             blocked.append(Blocked(f"after:{predecessor}", every < start + candidates[predecessor].slots))
-    for other_id, start in (placement if holders is None else holders).items():
+    windows = placement if holders is None else holders
+    holding = holding if holding is not None else by_resource(candidates)
+    sharing = dict.fromkeys(other for r in sorted(candidate.request.resources) for other in holding.get(r, ()))
+    for other_id in sharing:
+        start = windows.get(other_id)
+        if start is None or other_id == candidate.id:
+            continue
         other = candidates[other_id]
         shared = candidate.request.resources & other.request.resources
-        if start is None or other_id == candidate.id or not shared:
-            continue
         overlapping = (every > start - candidate.slots) & (every < start + other.slots)
         blocked.append(Blocked(f"resource:{min(shared)} with request:{other_id}", overlapping))
     return blocked
 
 
 def unscheduled_reasons(
-    candidate: Candidates, placement: Placement, candidates: dict[str, Candidates], *, proven: bool = True
+    candidate: Candidates,
+    placement: Placement,
+    candidates: dict[str, Candidates],
+    *,
+    proven: bool = True,
+    holding: dict[str, list[str]] | None = None,
 ) -> tuple[str, ...]:
     """The ids of the rules that together forbid every start of an unscheduled request.
 
@@ -51,7 +75,7 @@ def unscheduled_reasons(
     open is then put down to ``time-limit``.
     """
     holders = None if proven else {i: start for i, start in placement.items() if candidates[i].fixed}
-    rules = [*candidate.rules, *placement_rules(candidate, placement, candidates, holders=holders)]
+    rules = [*candidate.rules, *placement_rules(candidate, placement, candidates, holders=holders, holding=holding)]
     everywhere = np.ones(len(candidate.all_costs), dtype=bool)
     reasons = covering_rules(rules, everywhere)
     still_free = everywhere & ~np.logical_or.reduce([rule.starts for rule in rules])
@@ -80,11 +104,17 @@ class WhyHere:
 
 
 def why_here(
-    candidate: Candidates, start: int, placement: Placement, candidates: dict[str, Candidates], *, alternatives: int = 3
+    candidate: Candidates,
+    start: int,
+    placement: Placement,
+    candidates: dict[str, Candidates],
+    *,
+    alternatives: int = 3,
+    holding: dict[str, list[str]] | None = None,
 ) -> WhyHere:
     """Why a window is where it is: the rules that forbid cheaper starts, and the next-best starts."""
-    others = {request: at for request, at in placement.items() if request != candidate.id}
-    rules = [*candidate.rules, *placement_rules(candidate, others, candidates)]
+    others = {**placement, candidate.id: None}
+    rules = [*candidate.rules, *placement_rules(candidate, others, candidates, holding=holding)]
     costs = candidate.all_costs
     chosen = costs[start]
     cheaper = costs < chosen - 1e-9 * max(abs(chosen), 1.0)
@@ -97,10 +127,11 @@ def why_here(
     free = ~np.logical_or.reduce([rule.starts for rule in rules]) & np.isfinite(costs)
     listed: list[Alternative] = []
     taken = [start]
-    for index in np.lexsort((np.arange(len(costs)), costs)):
+    open_starts = np.flatnonzero(free)
+    for index in open_starts[np.lexsort((open_starts, costs[open_starts]))]:
         if len(listed) == alternatives:
             break
-        if free[index] and all(abs(int(index) - t) >= candidate.slots for t in taken):
+        if all(abs(int(index) - t) >= candidate.slots for t in taken):
             listed.append(Alternative(int(index), float(costs[index])))
             taken.append(int(index))
     return WhyHere(tuple(listed), tuple(blockers))
@@ -115,9 +146,10 @@ def explain_version(problem: Problem, version: Version) -> dict[str, WhyHere]:
     }
     placement: Placement = {r.id: None for r in problem.requests}
     placement.update({w.request: grid.first_at_or_after(w.start) for w in version.windows})
+    holding = by_resource(candidates)
     return {
         window.request: why_here(
-            candidates[window.request], grid.first_at_or_after(window.start), placement, candidates
+            candidates[window.request], grid.first_at_or_after(window.start), placement, candidates, holding=holding
         )
         for window in version.windows
         if window.request in candidates

@@ -10,7 +10,7 @@ import numpy as np
 
 from scheduler.candidates import Candidates, IntArray, build_candidates, components
 from scheduler.domain import Problem, Request, Status, Unscheduled, Version, Window
-from scheduler.explain import unscheduled_reasons
+from scheduler.explain import by_resource, unscheduled_reasons
 from scheduler.greedy import Placement
 from scheduler.impact import FloatArray, ImpactModel, impact_at
 from scheduler.optimizer import WORK_PER_SECOND, Budget, ComponentResult, place
@@ -147,12 +147,13 @@ def assemble(
     grid = problem.grid
     windows: list[Window] = []
     unscheduled: list[Unscheduled] = []
+    holding = by_resource(candidates)
     for request in problem.requests:
         candidate = candidates[request.id]
         start = placement.get(request.id)
         if start is None:
             proven = request.id not in unproven
-            reasons = unscheduled_reasons(candidate, placement, candidates, proven=proven)
+            reasons = unscheduled_reasons(candidate, placement, candidates, proven=proven, holding=holding)
             unscheduled.append(Unscheduled(request.id, reasons))
             continue
         windows.append(
