@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.candidates import Candidates, IntArray
-from scheduler.rules import BoolArray
 
 Placement = dict[str, int | None]  # request id -> start slot, or None when unscheduled
 
@@ -27,16 +26,16 @@ def most_constrained_first(
     ids = [c.id for c in group]
     index = {request_id: i for i, request_id in enumerate(ids)}
     count = len(group[0].all_costs)
-    free: list[BoolArray] = []
-    for c in group:
-        mask = np.zeros(count, dtype=bool)
-        mask[c.starts] = True
-        free.append(mask)
+    free = np.zeros((len(group), count), dtype=bool)  # free[i, t]: request i may still start at t
+    for i, c in enumerate(group):
+        free[i, c.starts] = True
+    slots = np.array([c.slots for c in group], dtype=np.int64)
     ranked = [c.starts[order[c.id] if order is not None else c.ranked()] for c in group]
-    holders: dict[str, list[int]] = {}
+    listed: dict[str, list[int]] = {}
     for i, c in enumerate(group):
         for resource in c.request.resources:
-            holders.setdefault(resource, []).append(i)
+            listed.setdefault(resource, []).append(i)
+    holders = {resource: np.array(members, dtype=np.int64) for resource, members in listed.items()}
     successors: dict[int, list[int]] = {}
     waiting = np.zeros(len(group), dtype=np.int64)  # predecessors not placed yet
     for i, c in enumerate(group):
@@ -68,14 +67,19 @@ def most_constrained_first(
         placement[candidate.id] = start
         end = start + candidate.slots
         for resource in candidate.request.resources:
-            for other in holders[resource]:
-                if not done[other]:
-                    # Starts of ``other`` whose window would overlap [start, end).
-                    free[other][max(start - group[other].slots + 1, 0) : end] = False
-                    if waiting[other] == 0:
-                        free_count[other] = free[other].sum()
+            others = holders[resource][~done[holders[resource]]]
+            if not len(others):
+                continue
+            # Starts of the others whose window would overlap [start, end).
+            low = max(start - int(slots[others].max()) + 1, 0)
+            columns = np.arange(low, end)
+            overlapping = columns[None, :] > start - slots[others][:, None]
+            stretch = free[others, low:end]
+            lost = (stretch & overlapping).sum(axis=1)
+            free[others, low:end] = stretch & ~overlapping
+            free_count[others] -= lost  # inf stays inf for those still waiting
         for successor in successors.get(chosen, []):
-            free[successor][:end] = False
+            free[successor, :end] = False
             waiting[successor] -= 1
             if waiting[successor] == 0:
                 free_count[successor] = free[successor].sum()

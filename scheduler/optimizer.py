@@ -29,7 +29,7 @@ EXACT_LIMIT = 20_000  # kept starts above which a component is searched, not pro
 WORK_PER_SECOND = 0.6  # search work (CP-SAT deterministic seconds) a second of wall time buys on 2 cores
 BOUND_SHARE = 0.1  # of a searched component's budget, spent on its lower bound
 PRICE_SECONDS_PER_START = 1e-7  # one pricing step, per start (measured: 2.5 s for 60 steps of 414,000)
-REPAIR_NEIGHBOURHOODS = 4  # neighbourhoods around each window a re-plan had to place again
+REPAIR_WORK = 0.1  # search work a re-plan spends around what it had to place again (well under 1 s)
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,14 @@ def place(group: list[Candidates], *, budget: Budget, slot_minutes: int, seed: i
     if all(start is not None for start in own_best.values()) and _fits(group, own_best):
         return ComponentResult(own_best, "optimal", _impact(group, own_best))
     first = most_constrained_first(group)
-    if sum(len(_cheapest_that_matter(c, group)) for c in group) > EXACT_LIMIT:
+    kept = _worth_considering(group)
+    if sum(map(len, kept.values())) > EXACT_LIMIT:
         return _search(group, first, budget=budget, slot_minutes=slot_minutes, seed=seed)
     lower = _relaxed_bound(group, first)
     if placed_count(first) < len(group):
-        kept = {c.id: _cheapest_that_matter(c, group) for c in group}
         result = _CpSatComponent(group, kept, mandatory=set(), seed=seed).solve(budget.seconds_left(), first, lower)
     else:
-        result = _place_all(group, first, lower, seconds=budget.seconds_left(), seed=seed)
+        result = _place_all(group, first, kept, lower, seconds=budget.seconds_left(), seed=seed)
     if placed_count(result.placement) < placed_count(first):  # the time limit cut CP-SAT short of the greedy
         return ComponentResult(first, "feasible", lower)
     return result
@@ -90,8 +90,10 @@ def _search(
     steps = _pricing_steps(group, budget)
     if repaired is not None and placed_count(repaired) >= placed_count(first):
         search = Search(group, repaired, slot_minutes=slot_minutes, seed=seed)
-        again = [i for i, c in enumerate(group) if c.id not in kept]
-        search.repair(again, neighbourhoods=REPAIR_NEIGHBOURHOODS, deadline=budget.deadline)
+        # The windows that had to move first, then the requests still without one.
+        moved = [i for i, c in enumerate(group) if c.id not in kept and repaired[c.id] is not None]
+        waiting = [i for i, c in enumerate(group) if repaired[c.id] is None]
+        search.repair(moved + waiting, work=min(REPAIR_WORK, budget.work), deadline=budget.deadline)
         steps = 0  # a re-plan has no time for a bound worth its cost
     else:
         search = Search(group, first, slot_minutes=slot_minutes, seed=seed)
@@ -133,14 +135,13 @@ def _previous_windows(group: list[Candidates]) -> Placement:
 
 
 def _place_all(
-    group: list[Candidates], first: Placement, lower: float, *, seconds: float, seed: int
+    group: list[Candidates], first: Placement, kept: dict[str, IntArray], lower: float, *, seconds: float, seed: int
 ) -> ComponentResult:
     """Optimal placement when every request fits (the greedy schedule placed them all).
 
     Lagrangian prices give a lower bound and the starts no schedule cheaper than the best known
     one can use; CP-SAT then proves the optimum among the few starts left.
     """
-    kept = {c.id: _cheapest_that_matter(c, group) for c in group}
     best, upper = first, _impact(group, first)
     pricing = price(group, kept, upper)
     guided_order = {c.id: kept[c.id][np.argsort(pricing.guided[c.id], kind="stable")] for c in group}
@@ -161,22 +162,27 @@ def _place_all(
     return result
 
 
-def _cheapest_that_matter(c: Candidates, group: list[Candidates]) -> IntArray:
-    """Positions of the starts worth considering, best first.
+def _worth_considering(group: list[Candidates]) -> dict[str, IntArray]:
+    """Per request, the positions of the starts worth considering, best first.
 
     Another request j holding a shared resource blocks at most d_c + d_j - 1 starts of c, so
     among c's 1 + sum(d_c + d_j - 1) cheapest starts one is always free, and moving c there never
     costs more. ``after`` links break that argument: such requests keep every start.
     """
-    ranked = c.ranked()
-    if _linked_by_after(c, group):
-        return ranked
-    enough = 1 + sum(c.slots + o.slots - 1 for o in group if o is not c and o.request.resources & c.request.resources)
-    return ranked[:enough]
-
-
-def _linked_by_after(c: Candidates, group: list[Candidates]) -> bool:
-    return bool(c.request.after) or any(c.id in other.request.after for other in group)
+    holders: dict[str, list[Candidates]] = {}
+    for c in group:
+        for resource in c.request.resources:
+            holders.setdefault(resource, []).append(c)
+    linked = {p for c in group for p in c.request.after} | {c.id for c in group if c.request.after}
+    kept: dict[str, IntArray] = {}
+    for c in group:
+        ranked = c.ranked()
+        if c.id in linked:
+            kept[c.id] = ranked
+            continue
+        sharing = {o.id: o for r in c.request.resources for o in holders[r] if o is not c}
+        kept[c.id] = ranked[: 1 + sum(c.slots + o.slots - 1 for o in sharing.values())]
+    return kept
 
 
 def _fits(group: list[Candidates], placement: Placement) -> bool:

@@ -14,6 +14,7 @@ spent. The wall-clock deadline only guards against a machine far slower than usu
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -109,15 +110,18 @@ class Search:
                 proven = all(move.proven for move in moves)
                 self.size = min(self.size + 2, 80) if proven else max(self.size - 4, 6)
 
-    def repair(self, pivots: list[int], *, neighbourhoods: int, deadline: float) -> None:
-        """Search only around the given requests: a few neighbourhoods each, one after another."""
-        for pivot in pivots:
-            for _ in range(neighbourhoods):
-                if time.monotonic() >= deadline:
-                    return
-                hood = self._neighbourhood(pivot=pivot)
-                if hood is not None:
-                    self._apply(self._solve(hood))
+    def repair(self, pivots: list[int], *, work: float, deadline: float) -> None:
+        """Search only around the given requests, in turn, until ``work`` units are spent."""
+        spent = 0.0
+        self.size = min(self.size, 16)  # small neighbourhoods: a re-plan must be quick
+        for pivot in itertools.islice(itertools.cycle(pivots), 8 * len(pivots)):
+            if spent >= work or time.monotonic() >= deadline:
+                return
+            hood = self._neighbourhood(pivot=pivot)
+            if hood is not None:
+                move = self._solve(hood)
+                spent += move.work
+                self._apply(move)
 
     def _neighbourhood(self, apart_from: Neighbourhood | None = None, pivot: int | None = None) -> Neighbourhood | None:
         """Requests competing around one request's window (``pivot``'s, or a random one's), for a random stretch."""
