@@ -55,7 +55,8 @@ def placement_rules(
             continue
         other = candidates[other_id]
         shared = candidate.request.resources & other.request.resources
-        overlapping = (every > start - candidate.slots) & (every < start + other.slots)
+        overlapping = np.zeros(count, dtype=bool)
+        overlapping[max(start - candidate.slots + 1, 0) : start + other.slots] = True
         blocked.append(Blocked(f"resource:{min(shared)} with request:{other_id}", overlapping))
     return blocked
 
@@ -118,13 +119,15 @@ def why_here(
     costs = candidate.all_costs
     chosen = costs[start]
     cheaper = costs < chosen - 1e-9 * max(abs(chosen), 1.0)
-    blockers = []
-    for rule in rules:
-        hit = rule.starts & cheaper
-        if hit.any():
-            blockers.append(Blocker(rule.rule, int(hit.sum()), float(costs[hit].min())))
+    forbidden = np.array([rule.starts for rule in rules])  # one row per rule
+    hits = forbidden & cheaper
+    counts = hits.sum(axis=1)
+    cheapest = np.where(hits, costs, np.inf).min(axis=1)
+    blockers = [
+        Blocker(rule.rule, int(counts[row]), float(cheapest[row])) for row, rule in enumerate(rules) if counts[row]
+    ]
     blockers.sort(key=lambda blocker: (blocker.cheapest_impact, blocker.rule))
-    free = ~np.logical_or.reduce([rule.starts for rule in rules]) & np.isfinite(costs)
+    free = ~forbidden.any(axis=0) & np.isfinite(costs)
     listed: list[Alternative] = []
     taken = [start]
     open_starts = np.flatnonzero(free)
