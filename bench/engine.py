@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from scheduler.candidates import build_candidates
 from scheduler.domain import Event, Objection, Problem, Region, Request, Stakeholder, TimeRange, Version
 from scheduler.greedy import most_constrained_first
@@ -104,35 +106,52 @@ def congested(requests: int = 200, seed: int = 7) -> Problem:
 
     Each request takes down 1 to 6 neighbouring regions, holds 1 or 2 resources, lasts 30 min to
     3 h and must fit in a range of 1 to 2 days; about one in seven comes after an earlier one.
+    The ranges are drawn around a hidden schedule that places every request, so a schedule
+    placing all N is known to exist.
     """
     rng = random.Random(seed)
     base = generate(requests=0, seed=seed)
     region_ids = [r.id for r in base.regions]
     resources = max(requests // 40, 1)
-    slot = timedelta(minutes=5)
-    week = timedelta(days=7)
+    count = 7 * 24 * 12  # 5-minute slots in the week
+    busy = {f"res-{r:03d}": np.zeros(count + 1, dtype=np.int64) for r in range(resources)}  # prefix sums
+    planted: dict[str, int] = {}  # request id -> end slot in the hidden schedule
     items: list[Request] = []
-    for i in range(requests):
-        span = slot * rng.randint(288, 576)
-        earliest = START + slot * rng.randint(0, (week - span) // slot)
+    while len(items) < requests:
+        slots = rng.randint(6, 36)
+        held = sorted({f"res-{rng.randrange(resources):03d}" for _ in range(rng.randint(1, 2))})
         after: tuple[str, ...] = ()
+        first_start = 0
         if items and rng.random() < 0.15:
             predecessor = items[rng.randrange(len(items))]
-            later = predecessor.deadline - timedelta(hours=6)
-            if later + span <= START + week:
-                earliest, after = later, (predecessor.id,)
+            after, first_start = (predecessor.id,), planted[predecessor.id]
+        taken = sum(busy[r][slots:] - busy[r][:-slots] for r in held)  # held slots in [t, t + slots)
+        free = np.flatnonzero(taken[first_start:] == 0) + first_start
+        if not len(free):
+            continue  # this draw does not fit the hidden schedule: draw another request
+        start = int(free[rng.randrange(len(free))])
+        for r in held:
+            used = np.diff(busy[r])
+            used[start : start + slots] = 1
+            busy[r][1:] = np.cumsum(used)
+        span = rng.randint(288, 576)  # 1 to 2 days
+        earliest = min(max(start - rng.randint(0, span - slots), first_start), max(count - span, 0))
+        earliest = min(earliest, start)
+        deadline = min(max(earliest + span, start + slots), count)
+        request_id = f"q{len(items):05d}"
+        planted[request_id] = start + slots
         first = rng.randrange(len(region_ids))
         items.append(
             Request(
-                id=f"q{i:05d}",
-                title=f"request {i}",
-                duration=slot * rng.randint(6, 36),
-                earliest=earliest,
-                deadline=earliest + span,
+                id=request_id,
+                title=f"request {len(items)}",
+                duration=timedelta(minutes=5 * slots),
+                earliest=START + timedelta(minutes=5 * earliest),
+                deadline=START + timedelta(minutes=5 * deadline),
                 services=frozenset(rng.sample(list(SERVICES), rng.randint(1, 3))),
                 regions=frozenset(region_ids[(first + j) % len(region_ids)] for j in range(rng.randint(1, 6))),
                 severity=rng.choice([1.0, 1.0, 0.5, 0.25]),
-                resources=frozenset(f"res-{rng.randrange(resources):03d}" for _ in range(rng.randint(1, 2))),
+                resources=frozenset(held),
                 after=after,
             )
         )

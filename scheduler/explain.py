@@ -72,15 +72,23 @@ def unscheduled_reasons(
     """The ids of the rules that together forbid every start of an unscheduled request.
 
     When the search was not ``proven``, another request's window is named only if it is fixed
-    (started, announced or pinned): the search might have moved any other. What the rules leave
-    open is then put down to ``time-limit``.
+    (started, announced or pinned): the search might have moved any other. Unless what is
+    certain leaves no room, ``time-limit`` is among the reasons.
     """
-    holders = None if proven else {i: start for i, start in placement.items() if candidates[i].fixed}
-    rules = [*candidate.rules, *placement_rules(candidate, placement, candidates, holders=holders, holding=holding)]
     everywhere = np.ones(len(candidate.all_costs), dtype=bool)
-    reasons = covering_rules(rules, everywhere)
-    still_free = everywhere & ~np.logical_or.reduce([rule.starts for rule in rules])
-    return (*reasons, TIME_LIMIT) if still_free.any() else reasons
+    if proven:
+        rules = [*candidate.rules, *placement_rules(candidate, placement, candidates, holding=holding)]
+        return covering_rules(rules, everywhere)
+    # Not proven: other windows are named only where fixed. What holds whatever the search might
+    # have found is the request's own rules, those windows, and predecessors that are fixed or
+    # gone; where that leaves room, the search's limit is the reason.
+    fixed = {i: start for i, start in placement.items() if candidates[i].fixed}
+    rules = [*candidate.rules, *placement_rules(candidate, placement, candidates, holders=fixed, holding=holding)]
+    settled = {f"after:{p}" for p in candidate.request.after if p not in candidates or candidates[p].fixed}
+    certain = [rule for rule in rules if not rule.rule.startswith("after:") or rule.rule in settled]
+    if not (everywhere & ~np.logical_or.reduce([rule.starts for rule in certain])).any():
+        return covering_rules(certain, everywhere)
+    return (*covering_rules(rules, everywhere), TIME_LIMIT)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,12 @@ class Search:
         width = int(self.rng.integers(6, 24)) * 60 // self.slot_minutes  # 6 to 24 hours
         low = max(centre - width // 2, 0)
         high = min(low + width, self.count)
+        if self.start[pivot] < 0 and self.predecessors[pivot] and self.rng.random() < 0.5:
+            # Waiting on predecessors that end too late: from where they may start to its last start.
+            starts = self.group[pivot].starts
+            firsts = [int(self.group[p].starts[0]) for p in self.predecessors[pivot] if len(self.group[p].starts)]
+            low = min(firsts, default=low)
+            high = int(starts[-1]) + int(self.slots[pivot])
         if apart_from is not None:
             a, b = apart_from.span
             if high > a and low < b:
@@ -178,12 +184,18 @@ class Search:
         return int(self.rng.choice(len(self.group), p=excess / total))
 
     def _gather(self, pivot: int, low: int, high: int) -> list[int]:
-        """The pivot, then the requests holding its resources in [low, high), then theirs, up to ``size``."""
+        """The pivot, then the requests it comes after or before and those holding its resources in
+        [low, high), then theirs, up to ``size``."""
         freed = [pivot]
         seen = {pivot}
         queue = [pivot]
         while queue and len(freed) < self.size:
             i = queue.pop(0)
+            for j in (*self.predecessors[i], *self.successors[i]):
+                if j not in seen and not self.orphan[j] and len(freed) < self.size:
+                    seen.add(j)
+                    freed.append(j)
+                    queue.append(j)
             for resource in sorted(self.group[i].request.resources):
                 owners = np.unique(self.owner[resource][low:high])
                 nearby = [int(j) for j in owners if j >= 0]

@@ -30,6 +30,7 @@ from test_optimality import assert_matches_brute_force
 import scheduler.optimizer
 from scheduler.candidates import build_candidates
 from scheduler.domain import Problem, Request, TimeRange, Version
+from scheduler.explain import unscheduled_reasons
 from scheduler.greedy import most_constrained_first, placed_count
 from scheduler.impact import ImpactModel
 from scheduler.solver import Planner, solve
@@ -214,3 +215,25 @@ def test_a_searched_component_keeps_the_greedy_floor_with_after_chains(searched:
 
     assert window_violations(problem, version) == []
     assert len(version.windows) >= placed
+
+
+def _reasons_for_successor(*, proven: bool, fixed: bool) -> tuple[str, ...]:
+    """q must come after p, and p's window (hours 20-23 of a 24-hour day) leaves q no room."""
+    p = make_request("p", duration=3 * HOUR, resources=frozenset({"db"}))
+    q = make_request("q", duration=2 * HOUR, after=("p",))
+    problem = make_problem(requests=(p, q), fixed={"p": T0 + 20 * HOUR} if fixed else {})
+    impact = ImpactModel(problem)
+    candidates = {
+        r.id: build_candidates(problem, r, impact.window_costs(r, problem.grid.slots_for(r.duration)))
+        for r in problem.requests
+    }
+    return unscheduled_reasons(candidates["q"], {"p": 20, "q": None}, candidates, proven=proven)
+
+
+def test_a_predecessor_the_search_could_still_move_is_no_proof() -> None:
+    assert _reasons_for_successor(proven=False, fixed=False) == ("horizon", "after:p", "time-limit")
+
+
+def test_a_fixed_predecessor_or_a_proven_search_is_a_proof() -> None:
+    assert _reasons_for_successor(proven=False, fixed=True) == ("horizon", "after:p")
+    assert _reasons_for_successor(proven=True, fixed=False) == ("horizon", "after:p")
