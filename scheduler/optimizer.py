@@ -26,7 +26,7 @@ from scheduler.search import Search
 _PRECISION = 2**52
 _TOLERANCE = 1e-9  # relative: float sums of impacts differ in their last digits
 EXACT_LIMIT = 20_000  # kept starts above which a component is searched, not proven, as a whole
-WORK_PER_SECOND = 0.6  # search work (CP-SAT deterministic seconds) a second of wall time buys on 2 cores
+WORK_PER_SECOND = 0.5  # search work (CP-SAT deterministic seconds) a second of wall time buys on 2 cores
 BOUND_SHARE = 0.1  # of a searched component's budget, spent on its lower bound
 PRICE_SECONDS_PER_START = 1e-7  # one pricing step, per start (measured: 2.5 s for 60 steps of 414,000)
 REPAIR_WORK = 0.1  # search work a re-plan spends around what it had to place again (well under 1 s)

@@ -15,7 +15,7 @@ from scheduler.greedy import Placement
 from scheduler.impact import FloatArray, ImpactModel, impact_at
 from scheduler.optimizer import WORK_PER_SECOND, Budget, ComponentResult, place
 
-_RESERVED_S = 0.05  # the share of the time limit kept for writing the version: its windows and reasons
+_RESERVED_S = 0.1  # the share of the time limit kept for writing the version and explaining its windows
 
 
 def solve(
