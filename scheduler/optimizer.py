@@ -119,19 +119,16 @@ def _pricing_steps(group: list[Candidates], budget: Budget) -> int:
 def _previous_windows(group: list[Candidates]) -> Placement:
     """The previous version's windows that are still allowed, fit together and follow their predecessors."""
     by_id = {c.id: c for c in group}
-    kept: Placement = {c.id: c.previous for c in group if c.previous is not None}
+    kept = {c.id: c.previous for c in group if c.previous is not None}
     changed = True
     while changed:
         changed = False
         for request_id, start in list(kept.items()):
-            predecessors = by_id[request_id].request.after
-            if start is None or any(
-                kept.get(p) is None or start < kept[p] + by_id[p].slots  # type: ignore[operator]
-                for p in predecessors
-            ):
-                kept.pop(request_id)
+            if any(p not in kept or start < kept[p] + by_id[p].slots for p in by_id[request_id].request.after):
+                del kept[request_id]
                 changed = True
-    return kept if _fits([by_id[i] for i in kept], kept) else {}
+    windows: Placement = dict(kept)
+    return windows if _fits([by_id[i] for i in kept], windows) else {}
 
 
 def _place_all(

@@ -27,7 +27,7 @@ from scheduler.greedy import Placement
 
 _SUB_WORK = 0.25  # deterministic seconds a sub-solve may use
 _LEAST_WORK = 0.01  # the least a sub-solve is charged, so that searching tiny components ends
-_RESERVED = 1e-5  # work units charged per model variable, for building the model in Python
+_WORK_PER_VARIABLE = 1e-5  # work charged per model variable, for building the model in Python
 _TOLERANCE = 1e-9
 
 
@@ -311,7 +311,7 @@ class Search:
         solver.parameters.cp_model_presolve = False
         solver.parameters.max_time_in_seconds = 10.0  # a guard only; the deterministic limit is what stops it
         code = solver.solve(model)
-        work = max(solver.deterministic_time, _LEAST_WORK) + _RESERVED * sum(len(d) for d in hood.domains)
+        work = max(solver.deterministic_time, _LEAST_WORK) + _WORK_PER_VARIABLE * sum(len(d) for d in hood.domains)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return Move(hood.freed, tuple(int(self.start[i]) for i in hood.freed), work, False)
         starts = tuple(
