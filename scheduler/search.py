@@ -25,7 +25,7 @@ from ortools.sat.python import cp_model
 from scheduler.candidates import Candidates, IntArray
 from scheduler.greedy import Placement
 
-_SUB_WORK = 0.25  # deterministic seconds a sub-solve may use
+_SUB_WORK = 0.1  # deterministic seconds a sub-solve may use
 _LEAST_WORK = 0.01  # the least a sub-solve is charged, so that searching tiny components ends
 _WORK_PER_VARIABLE = 1e-5  # work charged per model variable, for building the model in Python
 _TOLERANCE = 1e-9
