@@ -64,27 +64,43 @@ def check_values(values: list[float]) -> Profile:
 def read_csv(path: Path) -> Profile:
     """A profile from a CSV file with columns ``hour,activity`` (hours 0-23, or 0-167 for a week).
 
-    Raises ValueError naming the file and line of the first problem.
+    Spreadsheet exports are taken as they come: a UTF-8 byte-order mark, spaces around the
+    fields. Raises ValueError naming the file and the line of the first problem.
     """
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            lines = [[field.strip() for field in row] for row in csv.reader(handle, skipinitialspace=True)]
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror}") from None
-    if not rows or set(rows[0]) != {"hour", "activity"}:
-        raise ValueError(f"{path}: the first line must be the header 'hour,activity'")
-    by_hour: dict[int, float] = {}
-    for line, row in enumerate(rows, start=2):
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text; save the file as CSV UTF-8") from None
+    if not lines or [name.lower() for name in lines[0]] != ["hour", "activity"]:
+        found = f" (found {','.join(lines[0])[:60]!r})" if lines and lines[0] else ""
+        raise ValueError(f"{path}:1: the first line must be the header 'hour,activity'{found}")
+    by_hour: dict[int, tuple[float, int]] = {}  # hour -> (activity, line)
+    for line, row in enumerate(lines[1:], start=2):
+        if not any(row):
+            continue  # a blank line, as spreadsheets leave at the end
         try:
-            hour, activity = int(row["hour"]), float(row["activity"])
-        except (TypeError, ValueError):
-            raise ValueError(f"{path}:{line}: expected an hour and a number, got {row}") from None
+            hour_text, activity_text = row
+            hour, activity = int(hour_text), float(activity_text)
+        except ValueError:
+            shown = ",".join(row)[:60]
+            raise ValueError(f"{path}:{line}: expected an hour and a number, like 7,0.35 (got {shown!r})") from None
         if hour in by_hour:
-            raise ValueError(f"{path}:{line}: hour {hour} appears twice")
-        by_hour[hour] = activity
-    if sorted(by_hour) not in (list(range(24)), list(range(168))):
-        raise ValueError(f"{path}: give every hour 0-23 (hourly) or 0-167 (weekly, Monday 00:00 = 0) once")
-    try:
-        return check_values([by_hour[hour] for hour in sorted(by_hour)])
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+            raise ValueError(f"{path}:{line}: hour {hour} appears twice (first on line {by_hour[hour][1]})")
+        if not 0.0 <= activity <= 1.0:
+            raise ValueError(f"{path}:{line}: activity {activity} for hour {hour} is outside [0, 1]")
+        by_hour[hour] = (activity, line)
+    hours = range(168) if len(by_hour) > 24 or any(hour > 23 for hour in by_hour) else range(24)
+    outside = sorted(set(by_hour) - set(hours))
+    if outside:
+        raise ValueError(
+            f"{path}:{by_hour[outside[0]][1]}: hour {outside[0]} is outside {hours.start}-{hours.stop - 1}"
+        )
+    missing = [hour for hour in hours if hour not in by_hour]
+    if missing:
+        listed = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        kind = "0-23 (hourly)" if len(hours) == 24 else "0-167 (weekly, Monday 00:00 = 0)"
+        raise ValueError(f"{path}: hours {kind} each need a line; missing: {listed}")
+    return Profile(tuple(by_hour[hour][0] for hour in hours))

@@ -544,16 +544,27 @@ def test_csv_profile_without_base_dir_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (csv_text([0.1] * 23), r"give every hour 0-23"),
-        (csv_text([0.1] * 24).replace("\n7,0.1\n", "\n"), r"give every hour 0-23"),
-        (csv_text([0.1] * 24, header="hour,users"), r"header 'hour,activity'"),
+        (csv_text([0.1] * 23), r"hours 0-23 \(hourly\) each need a line; missing: 23$"),
+        (csv_text([0.1] * 24).replace("\n7,0.1\n", "\n"), r"missing: 7$"),
+        (csv_text([0.1] * 24, header="hour,users"), r"p\.csv:1: .*header 'hour,activity' \(found 'hour,users'\)"),
         (csv_text([0.1] * 24)[len("hour,activity\n") :], r"header 'hour,activity'"),
-        (csv_text([0.1] * 5 + [1.5] + [0.1] * 18), r"value 1\.5 for hour 5 is outside \[0, 1\]"),
+        (csv_text([0.1] * 5 + [1.5] + [0.1] * 18), r"p\.csv:7: activity 1\.5 for hour 5 is outside \[0, 1\]"),
         (csv_text([0.1] * 24).replace("\n3,0.1\n", "\n3,lots\n"), r"p\.csv:5: expected an hour and a number"),
-        (csv_text([0.1] * 24) + "3,0.2\n", r"hour 3 appears twice"),
+        (csv_text([0.1] * 24) + "3,0.2\n", r"p\.csv:26: hour 3 appears twice \(first on line 5\)"),
         ("", r"header 'hour,activity'"),
+        (csv_text([0.1] * 24) + "200,0.1\n", r"p\.csv:26: hour 200 is outside 0-167"),
     ],
-    ids=["23-hours", "missing-hour", "bad-header", "no-header", "out-of-range", "not-a-number", "repeated", "empty"],
+    ids=[
+        "23-hours",
+        "missing-hour",
+        "bad-header",
+        "no-header",
+        "out-of-range",
+        "not-a-number",
+        "repeated",
+        "empty",
+        "hour-past-a-week",
+    ],
 )
 def test_bad_csv_profile_is_rejected(tmp_path: Path, text: str, message: str) -> None:
     path = with_csv_profile(tmp_path, text)
@@ -563,6 +574,29 @@ def test_bad_csv_profile_is_rejected(tmp_path: Path, text: str, message: str) ->
 
     assert error.value.path == "regions[0].profile.csv"
     assert str(error.value).startswith(str(path))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeff" + csv_text([0.1] * 24),
+        csv_text([0.1] * 24, header="hour, activity").replace(",0.1", ", 0.1"),
+        csv_text([0.1] * 24, header="Hour,Activity") + "\n\n",
+    ],
+    ids=["byte-order-mark", "spaces-after-commas", "capitals-and-blank-lines"],
+)
+def test_spreadsheet_csv_exports_are_accepted(tmp_path: Path, text: str) -> None:
+    profile = load_file(with_csv_profile(tmp_path, text)).problem.regions[0].profile
+
+    assert profile.values == (0.1,) * 24
+
+
+def test_csv_profile_that_is_not_utf8_says_how_to_save_it(tmp_path: Path) -> None:
+    path = with_csv_profile(tmp_path, csv_text([0.1] * 24))
+    (tmp_path / "profiles" / "p.csv").write_bytes("hour,activity\n0,0.1 café\n".encode("latin-1"))
+
+    with pytest.raises(ScenarioError, match=r"p\.csv: not UTF-8 text; save the file as CSV UTF-8"):
+        load_file(path)
 
 
 def test_missing_csv_profile_file_is_rejected(tmp_path: Path) -> None:
