@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,12 @@ from scheduler.scenario import load_file
 EXIT_INVALID = 2
 EXIT_UNSCHEDULED = 3
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Decide when maintenance happens.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Decide when maintenance happens.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 class OutputFormat(StrEnum):
@@ -36,8 +42,18 @@ class OutputFormat(StrEnum):
     ics = "ics"
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"negotiator {metadata.version('maintenance-negotiator')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _commands() -> None:
+def _commands(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Decide when maintenance happens, weighing who is awake and what is at stake."""
 
 
@@ -135,6 +151,25 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port)
 
 
+def _existing_database(database: str) -> str:
+    """The URL of a database that is there: a URL as given, or a path taken as a SQLite file."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    url = database if "://" in database else f"sqlite:///{database}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise _invalid(f"--database {database}: not a database URL or a file path") from None
+    sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if sqlite_file and not Path(str(parsed.database)).is_file():
+        raise _invalid(
+            f"--database {database}: there is no SQLite file {parsed.database}; run this in the server's "
+            "directory or pass --database PATH (or a postgresql+psycopg:// URL)"
+        )
+    return url
+
+
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -142,20 +177,33 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify(
     database: Annotated[
-        str | None, typer.Option(help="Database URL; default NEGOTIATOR_DATABASE_URL, else sqlite:///negotiator.db.")
+        str | None,
+        typer.Option(
+            help="Database URL or SQLite file; default NEGOTIATOR_DATABASE_URL, else sqlite:///negotiator.db."
+        ),
     ] = None,
     plan: Annotated[str | None, typer.Option(help="Only this plan's log.")] = None,
 ) -> None:
     """Check every hash link of the audit log: exit 1 and name each entry that was rewritten."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from api.audit import verify
     from api.db import make_engine, make_sessions
     from api.settings import Settings
 
-    url = database or Settings().database_url
-    engine = make_engine(url)
-    with make_sessions(engine)() as session:
-        problems = verify(session, plan_id=plan)
-    engine.dispose()
+    url = _existing_database(database or Settings().database_url)
+    try:
+        engine = make_engine(url)
+    except SQLAlchemyError as error:
+        raise _invalid(f"--database {url}: {error}") from None
+    try:
+        with make_sessions(engine)() as session:
+            problems = verify(session, plan_id=plan)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise _invalid(f"--database {url}: not a negotiator database the audit can read ({reason})") from None
+    finally:
+        engine.dispose()
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:
