@@ -130,7 +130,7 @@ class Search:
             draw = self.rng.random()
             if len(unplaced) and draw < 0.5:
                 pivot = int(self.rng.choice(unplaced))
-            elif draw < 0.75:
+            elif draw < 0.5:
                 pivot = int(self.rng.integers(len(self.group)))
             else:
                 pivot = self._costly()
