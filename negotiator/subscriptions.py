@@ -198,6 +198,7 @@ def add_feed(
         print_json(created)
         return
     typer.echo(f"feed {created['id']} ({created['scope']}): {created['url']}")
+    typer.echo("The URL is shown this once: keep it, and share it only with who may read this calendar.")
 
 
 @feeds_app.command("list")

@@ -93,8 +93,9 @@ def test_a_bad_webhook_url_gets_the_servers_message_naming_the_field(plan: Plan)
 
 
 def test_a_feed_url_is_a_calendar_until_it_is_revoked(plan: Plan) -> None:
-    added = ok(plan.run("feeds", "add", plan.id, "--scope", "plan", by="us-rep")).strip()
+    added, warning = ok(plan.run("feeds", "add", plan.id, "--scope", "plan", by="us-rep")).strip().splitlines()
     feed, url = added.removeprefix("feed ").split(" (plan): ")
+    assert warning.startswith("The URL is shown this once")
 
     calendar = Calendar.from_ical(httpx.get(url).content)  # no bearer header: the URL is the secret
     assert [str(event["UID"]) for event in calendar.walk("VEVENT")] == [uid("client-test", "r1")]
