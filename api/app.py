@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -49,7 +49,7 @@ from api.errors import ApiError, Forbidden, NotFound, TooManyRequests, Unauthori
 from api.migrate import upgrade
 from api.review import Wiring, review_router
 from api.settings import Settings
-from api.solving import Locks, Plans, Solver
+from api.solving import Locks, PlanClock, Plans, Solver
 from api.webhooks import Clock, Courier
 from scheduler.errors import ScenarioError
 from scheduler.ics import calendar
@@ -85,13 +85,13 @@ class RateLimiter:
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
-    """The service, wired to its database; nothing lives at module level. ``clock`` says when
-    reminders are due (tests move it)."""
+    """The service, wired to its database; nothing lives at module level. ``clock`` is the server's
+    time: live plans take their changes at it, and it says when reminders are due (tests move it)."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
     locks = Locks(engine)
-    plan_states = Plans(sessions, time_limit_s=settings.time_limit_s)
+    plan_states = Plans(sessions, time_limit_s=settings.time_limit_s, clock=clock)
     courier = Courier(
         sessions,
         plan_states.latest,
@@ -276,10 +276,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         return {"status": "ok"}
 
     @app.post("/v1/plans", status_code=201, responses=errors, response_model=PlanCreated)
-    def create_plan(body: ScenarioIn, _: Admin) -> dict[str, str]:
+    def create_plan(
+        body: ScenarioIn,
+        _: Admin,
+        clock: Annotated[
+            PlanClock,
+            Query(
+                description="live (default): the server's time, the body's now and at ignored; "
+                "scenario: a rehearsal on the scenario's clock, moved by approvers' at"
+            ),
+        ] = "live",
+    ) -> dict[str, str]:
         """Create a plan from a scenario (the file format, as JSON); its steps become its first changes."""
         with transaction() as session:
-            plan_id = plans.create_plan(session, locks, body=body.model_dump(mode="json", exclude_none=True))
+            scenario = body.model_dump(mode="json", exclude_none=True)
+            plan_id = plans.create_plan(session, locks, body=scenario, clock=clock, now=plan_states.now())
             solver.wake.set()
             return {"id": plan_id}
 

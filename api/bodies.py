@@ -11,7 +11,11 @@ from scheduler.schema import Duration, Id, Instant, RangeIn, Strict, Weight
 
 
 class ChangeBase(Strict):
-    at: Instant | None = Field(default=None, description="when it happens; moves the plan's now forward")
+    at: Instant | None = Field(
+        default=None,
+        description="rehearsal plans only, from an approver, inside the horizon: moves the plan's now forward; "
+        "a live plan takes every change at the server's time and answers 422 to an `at`",
+    )
 
 
 class ObjectionCreate(ChangeBase):
@@ -85,6 +89,9 @@ class VersionRead(Read):
     """A version as in SPEC section 8, with the ids of the changes it includes."""
 
     version: int
+    clock: Literal["live", "scenario"] = Field(
+        default="scenario", description="whose time `now` is: the server's (live) or the scenario's (rehearsal)"
+    )
     now: str
     status: Literal["optimal", "feasible", "infeasible"]
     objective: float

@@ -52,6 +52,8 @@ class Plan(Base):
     name: Mapped[str] = mapped_column(String(200))
     scenario: Mapped[dict[str, Any]] = mapped_column()  # the body it was created from
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "live": on the server's clock; "scenario": a rehearsal on the scenario's own clock and ``at``.
+    clock: Mapped[str] = mapped_column(String(10), default="live")
 
 
 class Token(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,8 +17,10 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.db import AuditEntry, Change, IdempotentReply, Plan, Token, Version
 from api.errors import Conflict, Forbidden, NotFound, Unauthorized
-from api.solving import Locks, Plans
-from scheduler.errors import StepRejected
+from api.solving import Locks, PlanClock, Plans
+from scheduler.domain import Problem
+from scheduler.errors import ScenarioError, StepRejected
+from scheduler.negotiation import WindowStarted
 from scheduler.scenario import load_data, load_step
 from scheduler.timeline import format_utc
 
@@ -27,16 +30,34 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_plan(session: Session, locks: Locks, *, body: dict[str, Any]) -> str:
-    """A new plan from a scenario body; its ``negotiation`` steps become its first changes."""
+def create_plan(session: Session, locks: Locks, *, body: dict[str, Any], clock: PlanClock, now: datetime) -> str:
+    """A new plan from a scenario body; its ``negotiation`` steps become its first changes.
+
+    A live plan starts at ``now`` (the server's time): the body's ``now`` and its steps' ``at`` are
+    dropped, and its steps are taken at ``now``, in order. A rehearsal keeps the scenario's clock.
+    """
+    if clock == "live":
+        steps = [{key: value for key, value in step.items() if key != "at"} for step in body.get("negotiation") or []]
+        body = {**body, "now": format_utc(now), "negotiation": steps}
     scenario = load_data(body)
     plan_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
-    session.add(Plan(id=plan_id, name=scenario.name, scenario=body))
+    session.add(Plan(id=plan_id, name=scenario.name, scenario=body, clock=clock, created_at=now))
     session.flush()
     with locks.writing(session, plan_id):
-        audit.append(session, plan_id=plan_id, actor="admin", action="create_plan", detail={"name": scenario.name})
+        detail = {"name": scenario.name, "clock": clock}
+        audit.append(session, plan_id=plan_id, actor="admin", action="create_plan", detail=detail)
         for index, step in enumerate(body.get("negotiation") or []):
-            session.add(Change(plan_id=plan_id, seq=index, by=step["by"], action=step["action"], step=step, alone=True))
+            session.add(
+                Change(
+                    plan_id=plan_id,
+                    seq=index,
+                    by=step["by"],
+                    action=step["action"],
+                    step=step,
+                    alone=True,
+                    received_at=now,
+                )
+            )
     return plan_id
 
 
@@ -91,22 +112,33 @@ def record_change(
 
     Raises ScenarioError (bad body) or Forbidden (no authority).
     """
-    get_plan_or_raise(session, plan_id=plan_id)
+    plan = get_plan_or_raise(session, plan_id=plan_id)
     step = {key: value for key, value in step.items() if value is not None}
     step["by"] = by
+    now = plans.now()
     # Checked against every change stored so far; the solver checks again when it takes it in.
     trial = plans.checker(session, plan_id)
+    if "at" in step:
+        check_clock(trial.problem, clock=plan.clock, by=by)
     parsed = load_step(step, index=0, problem=trial.problem)
+    if parsed.at is not None:
+        grid = trial.problem.grid
+        if not grid.start <= parsed.at <= grid.end:
+            horizon = f"{format_utc(grid.start)} to {format_utc(grid.end)}"
+            raise ScenarioError("at", f"{format_utc(parsed.at)} lies outside the horizon ({horizon})")
+        step["at"] = format_utc(parsed.at)
+    if plan.clock == "live":
+        trial.advance(now)
     try:
         trial.check(parsed)
+    except WindowStarted as started:
+        raise Conflict(str(started)) from None
     except StepRejected as refusal:
         raise Forbidden(str(refusal)) from None
-    if parsed.at is not None:
-        step["at"] = format_utc(parsed.at)
     with locks.writing(session, plan_id):
         last = session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id))
         seq = 0 if last is None else last + 1
-        change = Change(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step)
+        change = Change(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step, received_at=now)
         session.add(change)
         session.flush()
         audit.append(
@@ -116,6 +148,15 @@ def record_change(
             body = accepted(plan_id, change.id)
             session.add(IdempotentReply(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
     return change
+
+
+def check_clock(problem: Problem, *, clock: str, by: str) -> None:
+    """Who may send ``at``: nobody on a live plan (422), only an approver in a rehearsal (403)."""
+    if clock == "live":
+        raise ScenarioError("at", "a live plan runs on the server's clock: send the change without 'at'")
+    stakeholder = problem.stakeholder_by_id.get(by)
+    if stakeholder is None or stakeholder.role != "approver":
+        raise Forbidden("only an approver may move a rehearsal's clock with 'at'")
 
 
 def accepted(plan_id: str, change_id: int) -> dict[str, Any]:

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
@@ -25,13 +27,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import audit, webhooks
 from api.background import Background
 from api.db import Change, Plan, Version, utcnow
-from api.webhooks import Solved
+from api.webhooks import Clock, Solved
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, Replay, StepResult
 from scheduler.report import step_json, version_json
 from scheduler.scenario import Scenario, load_data, load_step
 
 log = logging.getLogger("negotiator.solver")
+
+PlanClock = Literal["live", "scenario"]
 
 
 def lock_key(plan_id: str, purpose: int) -> int:
@@ -106,12 +110,27 @@ class PlanState:
 class Plans:
     """Every plan's negotiation in this process, brought up to date from the database on demand."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, time_limit_s: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, time_limit_s: float, clock: Clock) -> None:
         self.sessions = sessions
         self.time_limit_s = time_limit_s
+        self.clock = clock
         self._states: dict[str, PlanState] = {}
         self._scenarios: dict[str, Scenario] = {}
+        self._live: dict[str, bool] = {}
         self._guard = threading.Lock()
+
+    def now(self) -> datetime:
+        """The server's time, to the second: when a change to a live plan is taken."""
+        return self.clock().astimezone(UTC).replace(microsecond=0)
+
+    def live(self, session: Session, plan_id: str) -> bool:
+        """Whether the plan runs on the server's clock (else it is a rehearsal on the scenario's)."""
+        live = self._live.get(plan_id)
+        if live is None:
+            plan = session.get(Plan, plan_id)
+            assert plan is not None
+            live = self._live[plan_id] = plan.clock == "live"
+        return live
 
     def scenario(self, session: Session, plan_id: str) -> Scenario:
         """The scenario the plan was created from (parsed once per process)."""
@@ -137,7 +156,10 @@ class Plans:
             later = session.scalars(
                 select(Change).where(Change.plan_id == plan_id, Change.seq > state.ahead_seq).order_by(Change.seq)
             ).all()
+            live = self.live(session, plan_id)
             for change in later:
+                if live:
+                    ahead.advance(change.received_at)
                 with suppress(ScenarioError):
                     ahead.take(load_step(change.step, index=change.seq, problem=ahead.problem))
                 state.ahead_seq = change.seq
@@ -148,7 +170,11 @@ class Plans:
         with self._guard:
             state = self._states.get(plan_id)
         if state is None:
-            negotiation = Negotiation.open(self.scenario(session, plan_id).problem, time_limit_s=self.time_limit_s)
+            negotiation = Negotiation.open(
+                self.scenario(session, plan_id).problem,
+                time_limit_s=self.time_limit_s,
+                live=self.live(session, plan_id),
+            )
             state = PlanState(negotiation)
             with self._guard:
                 state = self._states.setdefault(plan_id, state)
@@ -184,6 +210,10 @@ class Plans:
         history = self.history(session, plan_id)
         return (history.final, history.problem) if history is not None else None
 
+    def clock_of(self, session: Session, plan_id: str) -> PlanClock:
+        """The plan's clock as its versions' JSON names it."""
+        return "live" if self.live(session, plan_id) else "scenario"
+
     def forget(self, plan_id: str) -> None:
         """Drop the plan's state: the next use rebuilds it from the database."""
         with self._guard:
@@ -191,10 +221,15 @@ class Plans:
 
 
 def take_in(negotiation: Negotiation, changes: list[Change]) -> list[StepResult]:
-    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan."""
+    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan.
+
+    A live plan takes each change at the server's time it was received: that is the version's ``now``.
+    """
     results: list[StepResult] = []
     changed: list[int] = []
     for change in changes:
+        if negotiation.live:
+            negotiation.advance(change.received_at)
         try:
             step = load_step(change.step, index=change.seq, problem=negotiation.problem)
         except ScenarioError as error:
@@ -331,7 +366,7 @@ class Solver(Background):
                 elif result.version is not None:
                     included.setdefault(result.version, []).append(change.id)
         for _, (version, problem) in fresh:
-            body = version_json(version, problem, explain=False)
+            body = version_json(version, problem, explain=False, clock=self.plans.clock_of(session, plan_id))
             body["changes"] = included.get(version.version, [])
             session.add(Version(plan_id=plan_id, number=version.version, body=body))
         session.flush()

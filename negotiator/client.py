@@ -77,6 +77,11 @@ class ShowFormat(StrEnum):
 Format = Annotated[ShowFormat, typer.Option("--format", "-f", help="table or json (the server's body as is).")]
 
 
+class PlanClock(StrEnum):
+    live = "live"
+    scenario = "scenario"
+
+
 class ObjectionKind(StrEnum):
     veto = "veto"
     soft = "soft"
@@ -318,13 +323,20 @@ def print_json(body: Any) -> None:
 @plans_app.command("create")
 def create_plan(
     file: Annotated[Path, typer.Argument(help="A scenario file, YAML or JSON.")],
+    clock: Annotated[
+        PlanClock,
+        typer.Option(
+            help="live: the server's time (the file's now and at are ignored); "
+            "scenario: a rehearsal on the file's clock, moved by approvers' at."
+        ),
+    ] = PlanClock.live,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
 ) -> None:
     """Create a plan from a scenario file (checked here first, as run checks it); print the plan's id."""
     body = scenario_body(file)
     with Service(server, token) as service:
-        created = service.call("POST", "/v1/plans", body=body)
+        created = service.call("POST", f"/v1/plans?clock={clock.value}", body=body)
     typer.echo(created["id"])
 
 

@@ -16,6 +16,15 @@ from scheduler.impact import impact_at
 from scheduler.rules import blocked_starts
 from scheduler.scenario import Scenario, Step
 from scheduler.solver import Planner
+from scheduler.timeline import format_utc
+
+
+class WindowStarted(StepRejected):
+    """A step would move or withdraw a window that has started: it stays where it is."""
+
+    def __init__(self, request: str, start: datetime, what: str) -> None:
+        super().__init__(f"the window of {request!r} started at {format_utc(start)}: it cannot be {what}")
+        self.request = request
 
 
 @dataclass(frozen=True)
@@ -76,11 +85,14 @@ class Negotiation:
     pinned: dict[str, datetime] = field(default_factory=dict)
     withdrawn: set[str] = field(default_factory=set)
     overrides: dict[str, str] = field(default_factory=dict)  # veto rule id -> the approver who proposed lifting it
+    # On the server's clock a window starting right now has started (SPEC 11); a replay's clock
+    # jumps from step to step, and a window starting at its ``now`` may still move (SPEC 7).
+    live: bool = False
 
     @classmethod
-    def open(cls, problem: Problem, *, time_limit_s: float = 10.0, seed: int = 0) -> Negotiation:
+    def open(cls, problem: Problem, *, time_limit_s: float = 10.0, seed: int = 0, live: bool = False) -> Negotiation:
         """Version 1, computed at the problem's ``now`` before any step."""
-        negotiation = cls(problem=problem, planner=Planner(time_limit_s=time_limit_s, seed=seed))
+        negotiation = cls(problem=problem, planner=Planner(time_limit_s=time_limit_s, seed=seed), live=live)
         negotiation._publish(problem)
         return negotiation
 
@@ -119,11 +131,29 @@ class Negotiation:
             overrides=dict(self.overrides),
         )
 
-    def check(self, step: Step) -> None:
-        """Raise StepRejected if ``step`` would be refused now; changes nothing."""
-        result, _ = self.trial().take(step)
-        if not result.accepted:
-            raise StepRejected(result.reason or "refused")
+    def check(self, step: Step) -> StepResult:
+        """What ``step`` would give now (a counter's result included); changes nothing.
+
+        Raises the StepRejected that would refuse it (WindowStarted for a started window).
+        """
+        trial = self.trial()
+        if step.at is not None:
+            trial.advance(step.at)
+        return trial._take(step)[0]
+
+    def advance(self, now: datetime) -> None:
+        """Move the negotiation's clock forward to ``now``; it never goes back."""
+        if now > self.problem.now:
+            self.problem = replace(self.problem, now=now)
+
+    def has_started(self, start: datetime, now: datetime) -> bool:
+        """Whether a window starting at ``start`` has started at ``now``."""
+        return start <= now if self.live else start < now
+
+    def started(self, request_id: str) -> datetime | None:
+        """The start of the request's current window if it has started, else None."""
+        window = self.current.window_by_request.get(request_id)
+        return window.start if window is not None and self.has_started(window.start, self.problem.now) else None
 
     def publish(self) -> Version:
         """Solve the problem as the steps taken so far left it into a new version."""
@@ -135,22 +165,26 @@ class Negotiation:
 
         Returns the step's result and whether it changed the problem (and so needs a version).
         """
-        if step.at is not None and step.at > self.problem.now:
-            self.problem = replace(self.problem, now=step.at)
-        said = (step.index, step.action, step.by)
+        if step.at is not None:
+            self.advance(step.at)
         try:
-            stakeholder = self._stakeholder(step.by)
-            if step.action == "approve":
-                self._approve(stakeholder, step)
-                return StepResult(*said, accepted=True, version=self.current.version), False
-            if step.action == "counter":
-                return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
-            if step.action == "override_veto" and not self._override_veto(stakeholder, step):
-                return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
-            if step.action != "override_veto":
-                self.problem = ACTIONS[step.action](self, stakeholder, step)
+            return self._take(step)
         except StepRejected as refusal:
-            return StepResult(*said, accepted=False, reason=str(refusal)), False
+            return StepResult(step.index, step.action, step.by, accepted=False, reason=str(refusal)), False
+
+    def _take(self, step: Step) -> tuple[StepResult, bool]:
+        """``take`` without the clock, raising StepRejected for a refused step."""
+        said = (step.index, step.action, step.by)
+        stakeholder = self._stakeholder(step.by)
+        if step.action == "approve":
+            self._approve(stakeholder, step)
+            return StepResult(*said, accepted=True, version=self.current.version), False
+        if step.action == "counter":
+            return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
+        if step.action == "override_veto" and not self._override_veto(stakeholder, step):
+            return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
+        if step.action != "override_veto":
+            self.problem = ACTIONS[step.action](self, stakeholder, step)
         return StepResult(*said, accepted=True), True
 
     # -- the actions -------------------------------------------------------------------------
@@ -204,9 +238,9 @@ class Negotiation:
         request = self._request(step)
         if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
             raise StepRejected("only its requester or an approver may withdraw a request")
-        window = self.current.window_by_request.get(request.id)
-        if window is not None and window.start < self.problem.now:
-            raise StepRejected("its window has started")
+        started = self.started(request.id)
+        if started is not None:
+            raise WindowStarted(request.id, started, "withdrawn")
         self.withdrawn.add(request.id)
         self.announced.pop(request.id, None)
         self.pinned.pop(request.id, None)
@@ -227,6 +261,9 @@ class Negotiation:
         request = self._request(step)
         _require(stakeholder, ("approver",), "pin")
         assert step.start is not None
+        started = self.started(request.id)
+        if started is not None and started != step.start:
+            raise WindowStarted(request.id, started, "moved")
         blocked = rules_against(self.problem, request, step.start) + self._taken_at(request, step.start)
         if blocked:
             raise StepRejected(f"that start is not allowed: {', '.join(blocked)}")
@@ -303,14 +340,15 @@ class Negotiation:
             before = windows.get(predecessor)
             if before is None or start < before.end:
                 taken.append(f"after:{predecessor}")
-        immovable = {w.request: w.start for w in self.current.windows if w.start < problem.now}
+        immovable = {w.request: w.start for w in self.current.windows if self.has_started(w.start, problem.now)}
         immovable.update({r: s for r, s in self.pinned.items() if r != request.id})
         return taken + _clashes(problem, request, start, immovable)
 
     def _publish(self, problem: Problem) -> None:
         """Solve the changed problem into a new version."""
-        problem = replace(problem, fixed=self._fixed(problem))
         previous = self.versions[-1] if self.versions else None
+        noticed = {window.request: window.start for window in previous.windows} if previous is not None else {}
+        problem = replace(problem, fixed=self._fixed(problem), noticed=noticed)
         version = self.planner.solve(problem, previous=previous)
         moved_announced = tuple(
             sorted(
@@ -332,7 +370,7 @@ class Negotiation:
         constraint now forbids them (a veto, a blackout, or a fixed window on a shared resource)."""
         fixed: dict[str, datetime] = {}
         if self.versions:
-            fixed = {w.request: w.start for w in self.current.windows if w.start < problem.now}
+            fixed = {w.request: w.start for w in self.current.windows if self.has_started(w.start, problem.now)}
         started = set(fixed)
         for kept in (self.pinned, self.announced):
             for request_id, start in kept.items():

@@ -607,7 +607,7 @@ def without_why(version: dict[str, Any]) -> dict[str, Any]:
 async def test_a_plans_history_replays_to_the_versions_of_the_cli(service: Service, path: Path) -> None:
     """A plan made from a shipped scenario ends with the versions and step outcomes of ``negotiator run``."""
     expected = replay_json(replay(load_file(path), time_limit_s=5.0))
-    plan = await service.create_plan(scenario_body(path))
+    plan = await service.create_plan(scenario_body(path), clock="scenario")
 
     listed = await service.versions(plan, service.admin, at_least=len(expected["versions"]))
     versions = []

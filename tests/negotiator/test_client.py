@@ -54,7 +54,10 @@ def test_plans_create_sends_unquoted_yaml_timestamps_and_csv_profiles(server: st
         "stakeholders: [{id: boss, role: approver}]\n"
     )
 
-    plan_id = ok(negotiator("plans", "create", str(tmp_path / "scenario.yaml"), server=server, token=ADMIN_TOKEN))
+    created = negotiator(
+        "plans", "create", str(tmp_path / "scenario.yaml"), "--clock", "scenario", server=server, token=ADMIN_TOKEN
+    )
+    plan_id = ok(created)
     token = ok(negotiator("plans", "token", plan_id.strip(), "boss", server=server, token=ADMIN_TOKEN)).strip()
     plan = Plan(server=server, id=plan_id.strip(), tokens={"boss": token})
 

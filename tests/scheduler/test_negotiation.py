@@ -19,9 +19,9 @@ from engine_factories import reference_impact_by_region, single_request_violatio
 
 from scheduler.domain import TimeRange, Version, Window
 from scheduler.explain import explain_version
-from scheduler.negotiation import Replay, replay
+from scheduler.negotiation import Negotiation, Replay, WindowStarted, replay
 from scheduler.report import replay_json
-from scheduler.scenario import load_data, load_file
+from scheduler.scenario import Step, load_data, load_file
 from scheduler.solver import solve
 from tests.factories import (
     make_event,
@@ -588,6 +588,62 @@ def test_at_moves_now_and_notice_counts_from_the_new_now() -> None:
     # From the old now the flat profile would put it at 02:00; from 05:30 + 2h the first slot is 08:00.
     assert _window(run.final, "r2").start == _at(8)
     assert _window(run.final, "r1").start == _at(0)  # started: stays
+
+
+def test_a_kept_window_keeps_the_notice_it_was_given() -> None:
+    # r1 goes to 02:00 at 00:00 with 2 h notice; at 01:00 a change elsewhere leaves 02:00 the best
+    # start, and r1 stays there although 01:00 + 2 h is later than 02:00.
+    requests = [
+        make_request("r1", notice="2h", requested_by="ops", regions=["eu"], services=["web"]),
+        make_request("r2", regions=["us"]),
+    ]
+    run = _run(make_objection("r2", "boss", at=_iso(1), kind="soft"), requests=requests)
+
+    assert _window(run.versions[0], "r1").start == _at(2)
+    assert run.steps[0].accepted is True
+    assert _window(run.final, "r1").start == _at(2)
+    assert run.final.unscheduled == ()
+
+
+def test_a_moved_window_needs_notice_from_the_new_now() -> None:
+    requests = [make_request("r1", notice="2h", requested_by="ops", regions=["eu"], services=["web"])]
+    veto = make_objection("r1", "boss", at=_iso(1), avoid=[{"start": _iso(2), "end": _iso(3)}])
+    run = _run(veto, requests=requests)
+
+    # 03:00 is free of the veto and is exactly 01:00 + 2 h: the first start the notice allows.
+    assert _window(run.final, "r1").start == _at(3)
+
+
+def test_a_live_negotiation_counts_a_window_starting_now_as_started() -> None:
+    problem = load_data(
+        make_scenario(
+            services=SERVICES,
+            regions=[make_region("eu"), make_region("us", timezone="America/New_York")],
+            stakeholders=STAKEHOLDERS,
+        )
+    ).problem
+    live = Negotiation.open(problem, live=True)
+    assert _window(live.current, "r1").start == T0 == problem.now
+
+    refused = live.apply(Step(index=0, action="withdraw", by="boss", request_id="r1"))
+
+    assert refused.accepted is False
+    assert refused.reason == "the window of 'r1' started at 2026-03-02T00:00:00Z: it cannot be withdrawn"
+    with pytest.raises(WindowStarted, match="cannot be moved"):
+        live.check(Step(index=1, action="pin", by="boss", request_id="r1", start=_at(5)))
+    # A replay's clock is section 7's: the same window at its now has not started yet.
+    replayed = Negotiation.open(problem)
+    assert replayed.apply(Step(index=0, action="withdraw", by="boss", request_id="r1")).accepted is True
+
+
+def test_a_done_window_stays_in_later_versions_as_history() -> None:
+    requests = [make_request("r1", requested_by="ops"), make_request("r2", resources=["db"])]
+    later = make_step("submit", "boss", at=_iso(30), request=make_request("r3", resources=["db"]))
+    run = _run(later, requests=requests)
+
+    assert _window(run.versions[0], "r1").start == T0  # over by 01:00, long before now is 30:00
+    assert _window(run.final, "r1") == _window(run.versions[0], "r1")
+    assert run.final.moved == ()
 
 
 # --- stability -----------------------------------------------------------------------------------
