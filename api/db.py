@@ -96,6 +96,11 @@ class Version(Base):
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
     body: Mapped[dict[str, Any]] = mapped_column()  # SPEC section 8, with the ids of the changes it includes
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The problem this version solved (``scheduler.state.problem_json``), written once.
+    problem: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    # On the newest version: the negotiation's state after every change solved so far (announced,
+    # pinned, withdrawn, overrides, the clock) and the last change taken in. Where the next solve starts.
+    state: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
 
 
 class AuditEntry(Base):

@@ -32,6 +32,7 @@ from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, Replay, StepResult
 from scheduler.report import step_json, version_json
 from scheduler.scenario import Scenario, load_data, load_step
+from scheduler.state import load_negotiation_state, load_problem, load_version, negotiation_state_json, problem_json
 
 log = logging.getLogger("negotiator.solver")
 
@@ -166,9 +167,25 @@ class Plans:
             return ahead.trial()
 
     def state(self, session: Session, plan_id: str) -> PlanState:
-        """The plan's negotiation with every solve the database records applied."""
+        """The plan's negotiation as the database last recorded it.
+
+        Restored from the newest stored version's state, without solving; solved again from the
+        history only for a plan's first version and for versions stored before states were.
+        """
         with self._guard:
             state = self._states.get(plan_id)
+        recorded = session.scalar(select(func.max(Change.batch)).where(Change.plan_id == plan_id)) or 0
+        if state is not None and state.batch >= recorded:
+            return state
+        restored = self._restored(session, plan_id)
+        if restored is not None:
+            if state is None:
+                with self._guard:
+                    state = self._states.setdefault(plan_id, restored)
+            with state.lock:
+                if state.batch < restored.batch:
+                    state.negotiation, state.batch, state.seq = restored.negotiation, restored.batch, restored.seq
+            return state
         if state is None:
             negotiation = Negotiation.open(
                 self.scenario(session, plan_id).problem,
@@ -190,20 +207,28 @@ class Plans:
                 state.seq = max([state.seq] + [change.seq for change in applied if change.batch == batch])
         return state
 
+    def _restored(self, session: Session, plan_id: str) -> PlanState | None:
+        """The plan's state from its stored versions, or None if they do not hold it."""
+        rows = session.scalars(select(Version).where(Version.plan_id == plan_id).order_by(Version.number)).all()
+        if not rows or rows[-1].state is None or any(row.problem is None for row in rows):
+            return None
+        stored = rows[-1].state
+        negotiation = Negotiation.restore(
+            [load_version(row.body) for row in rows],
+            [load_problem(row.problem) for row in rows if row.problem is not None],
+            load_negotiation_state(stored["negotiation"]),
+            time_limit_s=self.time_limit_s,
+            live=self.live(session, plan_id),
+        )
+        return PlanState(negotiation, batch=stored["batch"], seq=stored["seq"])
+
     def history(self, session: Session, plan_id: str) -> Replay | None:
         """Every stored version of the plan with the problem it solved; None before the first."""
         if session.scalar(select(func.max(Version.number)).where(Version.plan_id == plan_id)) is None:
             return None
         state = self.state(session, plan_id)
         with state.lock:
-            negotiation = state.negotiation
-            return Replay(
-                scenario=negotiation.problem.name,
-                slot_minutes=negotiation.problem.grid.slot_minutes,
-                steps=(),
-                versions=tuple(negotiation.versions),
-                problems=tuple(negotiation.problems),
-            )
+            return state.negotiation.history()
 
     def latest(self, session: Session, plan_id: str) -> Solved | None:
         """The newest stored version of the plan and the problem it solved."""
@@ -320,8 +345,17 @@ class Solver(Background):
             for index, after in enumerate(solved)
             if after[0].version not in stored
         ]
+        seq = max([state.seq] + [change.seq for change in pending])
         with self.sessions() as session, self.locks.writing(session, plan_id):
             self._record(session, plan_id, outcomes, fresh)
+            # Where the next solve, and every read, starts: the newest version holds it.
+            newest = session.get(Version, (plan_id, negotiation.current.version))
+            assert newest is not None
+            newest.state = {
+                "negotiation": negotiation_state_json(negotiation.state()),
+                "batch": last_batch,
+                "seq": seq,
+            }
             audit.append(
                 session,
                 plan_id=plan_id,
@@ -338,7 +372,7 @@ class Solver(Background):
         with state.lock:
             state.negotiation = negotiation
             state.batch = last_batch
-            state.seq = max([state.seq] + [change.seq for change in pending])
+            state.seq = seq
         self.recorded()
 
     def _record(
@@ -368,7 +402,7 @@ class Solver(Background):
         for _, (version, problem) in fresh:
             body = version_json(version, problem, explain=False, clock=self.plans.clock_of(session, plan_id))
             body["changes"] = included.get(version.version, [])
-            session.add(Version(plan_id=plan_id, number=version.version, body=body))
+            session.add(Version(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
         session.flush()
         webhooks.enqueue_versions(session, plan_id=plan_id, solved=fresh)
         for number in sorted(approved):

@@ -16,6 +16,7 @@ from scheduler.impact import impact_at
 from scheduler.rules import blocked_starts
 from scheduler.scenario import Scenario, Step
 from scheduler.solver import Planner
+from scheduler.state import NegotiationState
 from scheduler.timeline import format_utc
 
 
@@ -95,6 +96,52 @@ class Negotiation:
         negotiation = cls(problem=problem, planner=Planner(time_limit_s=time_limit_s, seed=seed), live=live)
         negotiation._publish(problem)
         return negotiation
+
+    @classmethod
+    def restore(
+        cls,
+        versions: list[Version],
+        problems: list[Problem],
+        state: NegotiationState,
+        *,
+        time_limit_s: float = 10.0,
+        seed: int = 0,
+        live: bool = False,
+    ) -> Negotiation:
+        """The negotiation as it stood after ``versions`` (each with the problem it solved) and
+        ``state``, without solving anything: the next change is solved from there."""
+        assert versions and len(versions) == len(problems)
+        return cls(
+            problem=replace(problems[-1], now=state.now),
+            planner=Planner(time_limit_s=time_limit_s, seed=seed),
+            versions=list(versions),
+            problems=list(problems),
+            announced=dict(state.announced),
+            pinned=dict(state.pinned),
+            withdrawn=set(state.withdrawn),
+            overrides=dict(state.overrides),
+            live=live,
+        )
+
+    def state(self) -> NegotiationState:
+        """What ``restore`` needs besides the versions and their problems."""
+        return NegotiationState(
+            now=self.problem.now,
+            announced=dict(self.announced),
+            pinned=dict(self.pinned),
+            withdrawn=frozenset(self.withdrawn),
+            overrides=dict(self.overrides),
+        )
+
+    def history(self) -> Replay:
+        """Every version so far with the problem it solved, as a replay reports them."""
+        return Replay(
+            scenario=self.problem.name,
+            slot_minutes=self.problem.grid.slot_minutes,
+            steps=(),
+            versions=tuple(self.versions),
+            problems=tuple(self.problems),
+        )
 
     @property
     def current(self) -> Version:
