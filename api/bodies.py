@@ -65,6 +65,31 @@ class PlanCreated(Read):
     id: str
 
 
+class PlanSummary(Read):
+    id: str
+    name: str
+    clock: Literal["live", "scenario"]
+    created_at: str
+    latest_version: int | None = Field(description="null while the first version is being solved")
+
+
+class StakeholderTokens(Read):
+    id: str
+    name: str
+    role: str
+    tokens: int = Field(description="tokens that still work")
+
+
+class PlanRead(PlanSummary):
+    pending_changes: int
+    stakeholders: list[StakeholderTokens]
+
+
+class TokensRevoked(Read):
+    stakeholder: str
+    revoked: int = Field(description="how many tokens stopped working")
+
+
 class TokenCreated(Read):
     token: str = Field(description="shown once: only its hash is stored")
 

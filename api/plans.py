@@ -61,6 +61,57 @@ def create_plan(session: Session, locks: Locks, *, body: dict[str, Any], clock: 
     return plan_id
 
 
+def list_plans(session: Session) -> list[dict[str, Any]]:
+    """Every plan, oldest first, with its clock and newest version."""
+    newest = select(Version.plan_id, func.max(Version.number)).group_by(Version.plan_id)
+    latest = {plan_id: number for plan_id, number in session.execute(newest)}
+    return [
+        {
+            "id": plan.id,
+            "name": plan.name,
+            "clock": plan.clock,
+            "created_at": format_utc(plan.created_at),
+            "latest_version": latest.get(plan.id),
+        }
+        for plan in session.scalars(select(Plan).order_by(Plan.created_at, Plan.id))
+    ]
+
+
+def plan_json(session: Session, plans: Plans, *, plan_id: str) -> dict[str, Any]:
+    """One plan for the admin: its clock, newest version, pending changes and each stakeholder's live tokens."""
+    plan = get_plan_or_raise(session, plan_id=plan_id)
+    counted = select(Token.stakeholder, func.count()).where(Token.plan_id == plan_id).group_by(Token.stakeholder)
+    tokens = {stakeholder: count for stakeholder, count in session.execute(counted)}
+    latest = session.scalar(select(func.max(Version.number)).where(Version.plan_id == plan_id))
+    pending = session.scalar(select(func.count()).where(Change.plan_id == plan_id, Change.pending))
+    return {
+        "id": plan.id,
+        "name": plan.name,
+        "clock": plan.clock,
+        "created_at": format_utc(plan.created_at),
+        "latest_version": latest,
+        "pending_changes": pending or 0,
+        "stakeholders": [
+            {"id": s.id, "name": s.name, "role": s.role, "tokens": tokens.get(s.id, 0)}
+            for s in plans.scenario(session, plan_id).problem.stakeholders
+        ],
+    }
+
+
+def revoke_tokens(session: Session, plans: Plans, locks: Locks, *, plan_id: str, stakeholder: str) -> int:
+    """Revoke every token of a stakeholder of the plan: they answer 401 from now on. How many there were."""
+    get_plan_or_raise(session, plan_id=plan_id)
+    if stakeholder not in plans.scenario(session, plan_id).problem.stakeholder_by_id:
+        raise NotFound(f"no stakeholder {stakeholder!r} in plan {plan_id!r}")
+    with locks.writing(session, plan_id):
+        rows = session.scalars(select(Token).where(Token.plan_id == plan_id, Token.stakeholder == stakeholder)).all()
+        for row in rows:
+            session.delete(row)
+        detail = {"stakeholder": stakeholder, "revoked": len(rows)}
+        audit.append(session, plan_id=plan_id, actor="admin", action="revoke_tokens", detail=detail)
+    return len(rows)
+
+
 def get_plan_or_raise(session: Session, *, plan_id: str) -> Plan:
     plan = session.get(Plan, plan_id)
     if plan is None:
