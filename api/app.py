@@ -25,6 +25,7 @@ from api.bodies import (
     ChangeAccepted,
     ChangeRead,
     CounterCreate,
+    CounterRead,
     DeliveryRead,
     FeedCreate,
     FeedCreated,
@@ -347,6 +348,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
             step = {"action": "declare_event", "event": body.model_dump(mode="json", exclude_none=True)}
             return change(session, plan, by, step, token, key)
 
+    @app.delete("/v1/plans/{plan}/events/{event_id}", status_code=202, responses={**accepted, **errors})
+    def remove_event(
+        plan: str, event_id: str, by: CurrentStakeholder, token: BearerToken, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Extension: remove an event (approvers); a blackout goes only when a second, different approver agrees."""
+        with transaction() as session:
+            return change(session, plan, by, {"action": "remove_event", "event": event_id}, token, key)
+
     @app.post("/v1/plans/{plan}/requests", status_code=202, responses={**accepted, **errors})
     def submit(
         plan: str, body: RequestIn, by: CurrentStakeholder, token: BearerToken, key: IdempotencyKey = None
@@ -364,13 +373,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         with transaction() as session:
             return change(session, plan, by, {"action": "withdraw", "request": request_id}, token, key)
 
-    @app.post("/v1/plans/{plan}/counters", status_code=202, responses={**accepted, **errors})
-    def counter(
-        plan: str, body: CounterCreate, by: CurrentStakeholder, token: BearerToken, key: IdempotencyKey = None
-    ) -> JSONResponse:
-        """Extension: propose another start and see its impact (on the change, once solved)."""
+    @app.post("/v1/plans/{plan}/counters", responses=errors, response_model=CounterRead)
+    def counter(plan: str, body: CounterCreate, by: CurrentStakeholder) -> dict[str, Any]:
+        """Extension: what another start would do, answered at once: its impact against the current
+        window's, whether it is allowed and what forbids it. It changes nothing and is not stored."""
         with transaction() as session:
-            return change(session, plan, by, {"action": "counter", **body.model_dump(mode="json")}, token, key)
+            return plans.counter(session, plan_states, plan_id=plan, by=by.id, body=body.model_dump(mode="json"))
 
     @app.post("/v1/plans/{plan}/pins", status_code=202, responses={**accepted, **errors})
     def pin(

@@ -61,6 +61,18 @@ class Read(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class CounterRead(Read):
+    """What a counter-proposal would do now; nothing is changed or stored."""
+
+    request: str
+    start: str
+    impact: float = Field(description="user-minutes of the request's window at `start`")
+    impact_by_region: dict[str, float]
+    current_impact: float | None = Field(description="the impact of its window now; null if it has none")
+    allowed: bool
+    blocked_by: list[str] = Field(description="rule ids that forbid `start`; empty when allowed")
+
+
 class PlanCreated(Read):
     id: str
 

@@ -20,7 +20,8 @@ from api.errors import Conflict, Forbidden, NotFound, Unauthorized
 from api.solving import Locks, PlanClock, Plans
 from scheduler.domain import Problem
 from scheduler.errors import ScenarioError, StepRejected
-from scheduler.negotiation import WindowStarted
+from scheduler.negotiation import StepResult, WindowStarted
+from scheduler.report import step_json
 from scheduler.scenario import load_data, load_step
 from scheduler.timeline import format_utc
 
@@ -161,12 +162,42 @@ def record_change(
     """Check a change against the author's authority and store it (committed); the solver takes it
     from there. With ``idempotency`` (token hash, key), the 202 answer is stored with it.
 
-    Raises ScenarioError (bad body) or Forbidden (no authority).
+    Raises ScenarioError (bad body), Forbidden (no authority) or Conflict (a started window).
     """
+    now = plans.now()
+    step, _ = check_change(session, plans, plan_id=plan_id, by=by, step=step, now=now)
+    with locks.writing(session, plan_id):
+        last = session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id))
+        seq = 0 if last is None else last + 1
+        change = Change(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step, received_at=now)
+        session.add(change)
+        session.flush()
+        audit.append(
+            session, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
+        )
+        if idempotency is not None:
+            body = accepted(plan_id, change.id)
+            session.add(IdempotentReply(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
+    return change
+
+
+def counter(session: Session, plans: Plans, *, plan_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What a counter-proposal would do now: its impact against the current window, allowed or what
+    forbids it. Checked like a change, answered at once, stored nowhere: it changes nothing."""
+    _, result = check_change(
+        session, plans, plan_id=plan_id, by=by, step={"action": "counter", **body}, now=plans.now()
+    )
+    return {"request": body["request"], **step_json(result)["counter"]}
+
+
+def check_change(
+    session: Session, plans: Plans, *, plan_id: str, by: str, step: dict[str, Any], now: datetime
+) -> tuple[dict[str, Any], StepResult]:
+    """A change checked against its author's authority and the plan's clock, as the solver will take
+    it: the step as it is stored, and what it would give now (a counter's result)."""
     plan = get_plan_or_raise(session, plan_id=plan_id)
     step = {key: value for key, value in step.items() if value is not None}
     step["by"] = by
-    now = plans.now()
     # Checked against every change stored so far; the solver checks again when it takes it in.
     trial = plans.checker(session, plan_id)
     if "at" in step:
@@ -181,24 +212,11 @@ def record_change(
     if plan.clock == "live":
         trial.advance(now)
     try:
-        trial.check(parsed)
+        return step, trial.check(parsed)
     except WindowStarted as started:
         raise Conflict(str(started)) from None
     except StepRejected as refusal:
         raise Forbidden(str(refusal)) from None
-    with locks.writing(session, plan_id):
-        last = session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id))
-        seq = 0 if last is None else last + 1
-        change = Change(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step, received_at=now)
-        session.add(change)
-        session.flush()
-        audit.append(
-            session, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
-        )
-        if idempotency is not None:
-            body = accepted(plan_id, change.id)
-            session.add(IdempotentReply(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
-    return change
 
 
 def check_clock(problem: Problem, *, clock: str, by: str) -> None:

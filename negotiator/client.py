@@ -264,7 +264,7 @@ def outcome(change: Mapping[str, Any]) -> str:
         return f"refused: {change.get('reason') or 'no reason given'}"
     if change["status"] == "accepted":
         if change.get("version") is None:
-            return "accepted"
+            return f"accepted: {change['reason']}" if change.get("reason") else "accepted"
         if change.get("action") == "approve":
             return f"accepted: version {change['version']} approved"
         return f"accepted into version {change['version']}"
@@ -494,6 +494,85 @@ def events(
             plan,
             "POST",
             plan_path(plan, "events"),
+            body=body,
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def counter(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    request: Annotated[str, typer.Argument(help="The request.")],
+    start: Annotated[str, typer.Argument(help="The start proposed.", callback=instant_text)],
+    output: Format = ShowFormat.table,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """What another start would do (representatives in scope, approvers): its impact against the
+    current window's, and whether it is allowed. Changes nothing. Exit 1 when it is not allowed."""
+    with Service(server, token) as service:
+        answer = service.call("POST", plan_path(plan, "counters"), body={"request": request, "start": start})
+    if output is ShowFormat.json:
+        print_json(answer)
+    else:
+        current = answer["current_impact"]
+        typer.echo(f"{answer['request']} at {answer['start']}: {user_minutes(answer['impact'])} user-minutes")
+        typer.echo("  now: no window" if current is None else f"  now: {user_minutes(current)} user-minutes")
+        for region, impact in answer["impact_by_region"].items():
+            typer.echo(f"  {region}: {user_minutes(impact)}")
+        typer.echo("  allowed" if answer["allowed"] else f"  not allowed: {', '.join(answer['blocked_by'])}")
+    if not answer["allowed"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def pin(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    request: Annotated[str, typer.Argument(help="The request pinned.")],
+    start: Annotated[str, typer.Argument(help="Where it stays: a start its rules allow.", callback=instant_text)],
+    reason: Annotated[str | None, typer.Option(help="Why, for the others to read.")] = None,
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Fix a request at a start (approvers). Prints the change's id."""
+    body = {key: value for key, value in {"request": request, "start": start, "reason": reason}.items() if value}
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "pins"),
+            body=body,
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def override(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    veto: Annotated[str, typer.Argument(help="The veto's rule id, e.g. veto:3.")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the others to read.")] = None,
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Lift a veto (approvers): the first approver's override waits for a second, different one."""
+    body = {key: value for key, value in {"veto": veto, "reason": reason}.items() if value}
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "overrides"),
             body=body,
             key=idempotency_key,
             wait=wait,

@@ -77,6 +77,7 @@ class Request:
     after: tuple[str, ...] = ()
     notice: timedelta = timedelta(0)
     requested_by: str | None = None
+    replaces: str | None = None  # a withdrawn request this one stands for again: its vetoes carry over
 
 
 @dataclass(frozen=True)

@@ -228,9 +228,10 @@ class Negotiation:
             return StepResult(*said, accepted=True, version=self.current.version), False
         if step.action == "counter":
             return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
-        if step.action == "override_veto" and not self._override_veto(stakeholder, step):
-            return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
-        if step.action != "override_veto":
+        if step.action in LIFTS:
+            if not LIFTS[step.action](self, stakeholder, step):
+                return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
+        else:
             self.problem = ACTIONS[step.action](self, stakeholder, step)
         return StepResult(*said, accepted=True), True
 
@@ -276,9 +277,20 @@ class Negotiation:
             request = replace(request, requested_by=stakeholder.id)
         if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
             raise StepRejected(f"a requester submits only their own requests, not {request.requested_by!r}'s")
-        if request.id in self.problem.request_by_id or request.id in self.withdrawn:
+        if request.id in self.problem.request_by_id:
             raise StepRejected(f"a request {request.id!r} exists already")
-        return replace(self.problem, requests=(*self.problem.requests, request))
+        # The same work submitted again keeps its vetoes: under its old id they still stand (a
+        # withdrawal keeps them); under a new one that ``replaces`` the old, they move over.
+        objections = self.problem.objections
+        if request.replaces is not None:
+            if request.replaces not in self.withdrawn:
+                raise StepRejected(f"replaces {request.replaces!r}: only a withdrawn request can be replaced")
+            objections = tuple(
+                replace(o, request=request.id) if o.request == request.replaces and o.kind == "veto" else o
+                for o in objections
+            )
+        self.withdrawn.discard(request.id)
+        return replace(self.problem, requests=(*self.problem.requests, request), objections=objections)
 
     def _withdraw(self, stakeholder: Stakeholder, step: Step) -> Problem:
         # A request is withdrawn by whoever requested it, or by an approver.
@@ -292,7 +304,8 @@ class Negotiation:
         self.announced.pop(request.id, None)
         self.pinned.pop(request.id, None)
         requests = tuple(r for r in self.problem.requests if r.id != request.id)
-        objections = tuple(o for o in self.problem.objections if o.request != request.id)
+        # Its vetoes stay: they bind whoever submits the same work again.
+        objections = tuple(o for o in self.problem.objections if o.request != request.id or o.kind == "veto")
         return replace(self.problem, requests=requests, objections=objections)
 
     def _approve(self, stakeholder: Stakeholder, step: Step) -> None:
@@ -323,16 +336,33 @@ class Negotiation:
         veto = next((o for o in self.problem.objections if o.rule == step.veto and o.kind == "veto"), None)
         if veto is None:
             raise StepRejected(f"no veto {step.veto!r} stands")
-        first = self.overrides.get(veto.rule)
+        if not self._second_approver(stakeholder, veto.rule, "override"):
+            return False
+        self.problem = replace(self.problem, objections=tuple(o for o in self.problem.objections if o is not veto))
+        return True
+
+    def _remove_event(self, stakeholder: Stakeholder, step: Step) -> bool:
+        # Approvers remove events; a blackout forbids like a veto, so removing it takes two approvers.
+        _require(stakeholder, ("approver",), "remove events")
+        event = next((e for e in self.problem.events if e.id == step.event_id), None)
+        if event is None:
+            raise StepRejected(f"no event {step.event_id!r}")
+        if event.blackout and not self._second_approver(stakeholder, f"event:{event.id}", "removal"):
+            return False
+        self.problem = replace(self.problem, events=tuple(e for e in self.problem.events if e is not event))
+        return True
+
+    def _second_approver(self, stakeholder: Stakeholder, rule: str, what: str) -> bool:
+        """Whether ``stakeholder`` is the second, different approver to lift ``rule``; the first is recorded."""
+        first = self.overrides.get(rule)
         if first is None:
-            self.overrides[veto.rule] = stakeholder.id
+            self.overrides[rule] = stakeholder.id
             return False
         if first == stakeholder.id:
             raise StepRejected(
-                f"{stakeholder.id} proposed this override already: a second, different approver must agree"
+                f"{stakeholder.id} proposed this {what} already: a second, different approver must agree"
             )
-        del self.overrides[veto.rule]
-        self.problem = replace(self.problem, objections=tuple(o for o in self.problem.objections if o is not veto))
+        del self.overrides[rule]
         return True
 
     def _counter(self, stakeholder: Stakeholder, step: Step) -> Counter:
@@ -492,6 +522,12 @@ def _require_scope_meets(stakeholder: Stakeholder, request: Request) -> None:
     if not stakeholder.services & request.services:
         raise StepRejected("outside scope: the request touches none of the stakeholder's services")
 
+
+# Changes that take two different approvers: each returns whether the change is made now.
+LIFTS = {
+    "override_veto": Negotiation._override_veto,
+    "remove_event": Negotiation._remove_event,
+}
 
 ACTIONS = {
     "object": Negotiation._object,

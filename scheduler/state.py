@@ -82,6 +82,7 @@ def _request(request: Request) -> dict[str, Any]:
         "after": list(request.after),
         "notice": _seconds(request.notice),
         "requested_by": request.requested_by,
+        "replaces": request.replaces,
     }
 
 
@@ -175,6 +176,7 @@ def load_problem(data: Mapping[str, Any]) -> Problem:
                 after=tuple(r["after"]),
                 notice=timedelta(seconds=r["notice"]),
                 requested_by=r["requested_by"],
+                replaces=r.get("replaces"),
             )
             for r in data["requests"]
         ),

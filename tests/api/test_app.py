@@ -255,7 +255,7 @@ ROUTES = {
     "submit": Route("POST", "/requests", make_request("r3", duration="2h", regions=["eu"]), REQUESTERS, 202),
     "withdraw": Route("DELETE", "/requests/r1", None, REQUESTERS, 202),
     "approve": Route("POST", f"/versions/{OPENING_VERSIONS}/approve", None, APPROVERS, 202),
-    "counters": Route("POST", "/counters", {"request": "r1", "start": "2026-03-02T15:00:00Z"}, REPRESENTATIVES, 202),
+    "counters": Route("POST", "/counters", {"request": "r1", "start": "2026-03-02T15:00:00Z"}, REPRESENTATIVES, 200),
     "pins": Route("POST", "/pins", {"request": "r1", "start": "2026-03-02T15:00:00Z"}, APPROVERS, 202),
     "overrides": Route("POST", "/overrides", {"veto": "veto:0", "reason": "the freeze is over"}, APPROVERS, 202),
     "version-latest": Route("GET", "/versions/latest"),

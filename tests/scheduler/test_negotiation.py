@@ -19,7 +19,7 @@ from engine_factories import reference_impact_by_region, single_request_violatio
 
 from scheduler.domain import TimeRange, Version, Window
 from scheduler.explain import explain_version
-from scheduler.negotiation import Negotiation, Replay, WindowStarted, replay
+from scheduler.negotiation import Negotiation, Replay, WindowStarted, replay, rules_against
 from scheduler.report import replay_json
 from scheduler.scenario import Step, load_data, load_file
 from scheduler.solver import solve
@@ -644,6 +644,74 @@ def test_a_done_window_stays_in_later_versions_as_history() -> None:
     assert _window(run.versions[0], "r1").start == T0  # over by 01:00, long before now is 30:00
     assert _window(run.final, "r1") == _window(run.versions[0], "r1")
     assert run.final.moved == ()
+
+
+# --- vetoes and blackouts that stay ----------------------------------------------------------------
+
+FIRST_HALF_DAY = [{"start": _iso(0), "end": _iso(12)}]
+TWO_APPROVERS = [*STAKEHOLDERS, make_stakeholder("boss2", "approver")]
+
+
+def _resubmitted(**overrides: Any) -> dict[str, Any]:
+    return make_step("submit", "ops", request=make_request(regions=["eu"], services=["web"], **overrides))
+
+
+def test_a_request_withdrawn_and_submitted_again_keeps_its_veto() -> None:
+    run = _run(
+        make_objection("r1", "boss", avoid=FIRST_HALF_DAY),
+        make_step("withdraw", "ops", request="r1"),
+        _resubmitted(id="r1"),
+    )
+
+    assert [step.accepted for step in run.steps] == [True, True, True]
+    assert _window(run.versions[1], "r1").start == _at(12)
+    assert _window(run.final, "r1").start == _at(12)  # not back at 00:00, inside the veto
+    assert [o.rule for o in run.problems[-1].objections_on("r1")] == ["veto:0"]
+
+
+def test_a_request_that_replaces_a_withdrawn_one_takes_over_its_vetoes() -> None:
+    run = _run(
+        make_objection("r1", "boss", avoid=FIRST_HALF_DAY),
+        make_step("withdraw", "ops", request="r1"),
+        _resubmitted(id="r1-again", replaces="r1"),
+        _resubmitted(id="r9", replaces="r1-again"),
+    )
+
+    assert _window(run.final, "r1-again").start == _at(12)
+    assert [o.request for o in run.problems[-1].objections if o.rule == "veto:0"] == ["r1-again"]
+    assert run.steps[3].accepted is False
+    assert run.steps[3].reason == "replaces 'r1-again': only a withdrawn request can be replaced"
+
+
+def test_removing_a_blackout_takes_two_different_approvers() -> None:
+    blackout = make_event("freeze", start=_iso(0), end=_iso(12), weight=None, blackout=True)
+    remove = {"action": "remove_event", "event": "freeze"}
+    run = _run(
+        make_step(by="eu-web", **remove),
+        make_step(by="boss", **remove),
+        make_step(by="boss", **remove),
+        make_step(by="boss2", **remove),
+        events=[blackout],
+        stakeholders=TWO_APPROVERS,
+    )
+
+    assert [(step.accepted, step.reason) for step in run.steps] == [
+        (False, "a representative cannot remove events"),
+        (True, "waiting for a second approver"),
+        (False, "boss proposed this removal already: a second, different approver must agree"),
+        (True, None),
+    ]
+    assert _window(run.versions[0], "r1").start == _at(12)
+    assert len(run.versions) == 2  # only the second approver's removal makes a version
+    assert run.problems[-1].events == ()
+    assert "event:freeze" not in rules_against(run.problems[-1], run.problems[-1].request_by_id["r1"], _at(0))
+
+
+def test_one_approver_removes_a_weighted_event() -> None:
+    run = _run(make_step("remove_event", "boss", event="e1"), events=[make_event("e1", weight=5)])
+
+    assert run.steps[0].accepted is True
+    assert run.problems[-1].events == ()
 
 
 # --- stability -----------------------------------------------------------------------------------
