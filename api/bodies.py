@@ -137,6 +137,8 @@ class VersionRead(Read):
     windows: list[WindowRead]
     unscheduled: list[UnscheduledRead]
     moved: list[str]
+    added: list[str] = Field(default_factory=list, description="requests new in this version")
+    removed: list[str] = Field(default_factory=list, description="requests this version no longer has")
     moved_announced: list[str]
     changes: list[int] = Field(default_factory=list)
 
@@ -147,6 +149,8 @@ class VersionSummary(Read):
     objective: float
     approved: bool
     moved: list[str]
+    added: list[str] = []
+    removed: list[str] = []
     changes: list[int]
 
 

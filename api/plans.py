@@ -276,6 +276,8 @@ def list_versions(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
             "objective": row.body["objective"],
             "approved": row.body["approved"],
             "moved": row.body["moved"],
+            "added": row.body.get("added", []),
+            "removed": row.body.get("removed", []),
             "changes": row.body.get("changes", []),
         }
         for row in rows

@@ -29,7 +29,7 @@ from api.background import Background
 from api.db import Delivery, DeliveryAttempt, Webhook, utcnow
 from api.errors import Forbidden, NotFound
 from scheduler.domain import Problem, Version
-from scheduler.notices import WindowChange, changes_between, reminders_due
+from scheduler.notices import WindowChange, changes_between, concerns, reminders_due
 from scheduler.report import window_json
 from scheduler.timeline import SlotGrid, format_duration, format_utc
 
@@ -179,6 +179,11 @@ def enqueue_versions(session: Session, *, plan_id: str, solved: Sequence[tuple[S
                 "now": format_utc(version.now),
                 "stakeholder": webhook.stakeholder,
                 "changes": [_change(change, titles, problem.grid) for change in changes],
+                # Requests new to the plan, and requests gone from it, within the stakeholder's scope.
+                "added": [r for r in version.added if concerns(stakeholder, problem.request_by_id[r])],
+                "removed": [
+                    r for r in version.removed if before is None or concerns(stakeholder, before[1].request_by_id[r])
+                ],
                 "href": f"/v1/plans/{plan_id}/versions/{version.version}",
                 "page": f"/plans/{plan_id}",
             }

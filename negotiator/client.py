@@ -656,6 +656,8 @@ def versions_table(rows: list[Mapping[str, Any]]) -> Table:
         ("impact (user-min)", lambda row: user_minutes(row["objective"])),
         ("approved", lambda row: "yes" if row["approved"] else ""),
         ("moved", lambda row: ", ".join(row["moved"])),
+        ("added", lambda row: ", ".join(row.get("added", []))),
+        ("removed", lambda row: ", ".join(row.get("removed", []))),
         ("changes", lambda row: ", ".join(str(change) for change in row.get("changes", []))),
     ]
     for title, _ in columns:
@@ -693,6 +695,9 @@ def show_version(body: Mapping[str, Any], console: Console) -> None:
     for item in body["unscheduled"]:
         console.print(Text(f"not scheduled: {item['request']} — {', '.join(item['reasons'])}", style="red"))
     console.print(Text(f"moved: {', '.join(body['moved']) or 'nothing'}"))
+    for what in ("added", "removed"):
+        if body.get(what):
+            console.print(Text(f"{what}: {', '.join(body[what])}"))
     if body["moved_announced"]:
         console.print(Text(f"announced windows moved: {', '.join(body['moved_announced'])}", style="bold red"))
     if body.get("changes"):

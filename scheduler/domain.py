@@ -161,6 +161,9 @@ class Version:
     approved: bool = False
     moved: tuple[str, ...] = ()
     moved_announced: tuple[str, ...] = ()
+    # Requests this version has (scheduled or not) that the previous one had not, and the reverse.
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
     @cached_property
     def window_by_request(self) -> dict[str, Window]:

@@ -439,7 +439,8 @@ class Negotiation:
         for request in moved_announced:
             del self.announced[request]
         self.problem = problem
-        self.versions.append(replace(version, moved_announced=moved_announced))
+        added, removed = _added_and_removed(previous, version)
+        self.versions.append(replace(version, moved_announced=moved_announced, added=added, removed=removed))
         self.problems.append(problem)
 
     def _fixed(self, problem: Problem) -> dict[str, datetime]:
@@ -475,6 +476,18 @@ class Negotiation:
                         released = True
                         break
         return fixed
+
+
+def _added_and_removed(previous: Version | None, version: Version) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The requests ``version`` has that ``previous`` had not, and those it no longer has (none in version 1)."""
+    if previous is None:
+        return (), ()
+
+    def known(v: Version) -> set[str]:
+        return {w.request for w in v.windows} | {u.request for u in v.unscheduled}
+
+    before, after = known(previous), known(version)
+    return tuple(sorted(after - before)), tuple(sorted(before - after))
 
 
 def rules_against(problem: Problem, request: Request, start: datetime) -> list[str]:

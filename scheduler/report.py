@@ -53,6 +53,8 @@ def version_json(
         "windows": [window_json(window, problem.grid, why.get(window.request)) for window in version.windows],
         "unscheduled": [{"request": item.request, "reasons": list(item.reasons)} for item in version.unscheduled],
         "moved": list(version.moved),
+        "added": list(version.added),
+        "removed": list(version.removed),
         "moved_announced": list(version.moved_announced),
     }
 

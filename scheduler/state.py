@@ -243,6 +243,8 @@ def load_version(body: Mapping[str, Any]) -> Version:
         approved=body["approved"],
         moved=tuple(body["moved"]),
         moved_announced=tuple(body["moved_announced"]),
+        added=tuple(body.get("added", ())),
+        removed=tuple(body.get("removed", ())),
     )
 
 

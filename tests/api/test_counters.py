@@ -1,4 +1,5 @@
-"""Counter-proposals answer at once with what the start would do, and change nothing."""
+"""Counter-proposals answer at once with what the start would do, and change nothing; versions
+say which requests they added and removed."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.api.test_app import VETO_START, audit_log, plan_scenario, problem
+from tests.api.test_app import VETO_START, audit_log, plan_scenario, post_change, problem
+from tests.api.test_review import signed_in
+from tests.factories import make_request
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service
@@ -43,3 +46,24 @@ async def test_a_counter_answers_at_once_with_its_impact_and_what_forbids_it(ser
     assert len(await service.versions(plan, rep)) == 3
     refused = await service.client.post(path, json={"request": "r1", "start": VETO_START}, headers=watcher)
     assert "observers can read" in problem(refused, 403)["detail"]
+
+
+async def test_versions_say_which_requests_they_added_and_removed(service: Service) -> None:
+    plan = await service.create_plan(plan_scenario())
+    req = await service.token(plan, "req")
+    await service.versions(plan, req, at_least=3)
+    base = f"/v1/plans/{plan}"
+    submitted = await post_change(service, f"{base}/requests", make_request("r3", regions=["eu"]), req)
+    await service.settled(plan, submitted, req)
+    withdrawn = await service.client.delete(f"{base}/requests/r2", headers=req)
+    settled = await service.settled(plan, withdrawn.json()["change"], req)
+
+    listed = await service.versions(plan, req, at_least=settled["version"])
+    assert [(v["added"], v["removed"]) for v in listed[-2:]] == [(["r3"], []), ([], ["r2"])]
+    latest = await service.latest(plan, req, at_least=settled["version"])
+    assert (latest["added"], latest["removed"], latest["moved"]) == ([], ["r2"], [])
+    client, _ = await signed_in(service, plan, "req")
+    page = (await client.get(f"/plans/{plan}")).text
+    await client.aclose()
+    assert "· added r3" in page
+    assert "· removed r2" in page

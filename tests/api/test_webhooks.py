@@ -20,6 +20,7 @@ from api.db import Delivery
 from api.webhooks import backoff, enqueue_versions, signed_headers
 from tests.api.conftest import HandClock
 from tests.api.test_app import plan_scenario, post_change, problem, soft_objection
+from tests.factories import make_request
 from tests.receiver import Receiver, receiving
 
 if TYPE_CHECKING:
@@ -115,6 +116,23 @@ async def test_each_new_version_sends_a_signed_message_of_what_changed_in_scope(
     assert [(d["type"], d["status"], len(d["attempts"])) for d in log] == [("version.created", "delivered", 1)]
     assert log[0]["message_id"] == eu.headers["webhook-id"]
     assert log[0]["attempts"][0]["status_code"] == 204
+
+
+async def test_a_version_message_names_the_requests_it_added_and_removed_in_scope(
+    service: Service, receiver: Receiver
+) -> None:
+    plan, _ = await opened_plan(service)
+    req, rep_us = await service.token(plan, "req"), await service.token(plan, "rep-us")
+    await register(service, plan, rep_us, url=receiver.url)
+    submitted = make_request("r3", regions=["us"], requested_by="req")
+
+    await service.settled(plan, await post_change(service, f"/v1/plans/{plan}/requests", submitted, req), req)
+    withdrawn = await service.client.delete(f"/v1/plans/{plan}/requests/r1", headers=req)  # eu only
+    await service.settled(plan, withdrawn.json()["change"], req)
+
+    added, removed = (got.message["data"] for got in await receiver.wait_for(2, "version.created"))
+    assert (added["added"], added["removed"]) == (["r3"], [])
+    assert (removed["added"], removed["removed"]) == ([], [])  # r1 is outside rep-us's scope
 
 
 async def test_a_failing_receiver_is_retried_with_the_same_message_id_until_it_answers(

@@ -39,6 +39,8 @@ VERSION_KEYS = {
     "windows",
     "unscheduled",
     "moved",
+    "added",
+    "removed",
     "moved_announced",
 }
 WINDOW_KEYS = {"request", "start", "end", "impact", "impact_by_region"}

@@ -646,6 +646,17 @@ def test_a_done_window_stays_in_later_versions_as_history() -> None:
     assert run.final.moved == ()
 
 
+def test_versions_list_the_requests_they_add_and_remove() -> None:
+    run = _run(
+        make_step("submit", "ops", request=make_request("r2", regions=["eu"])),
+        make_step("withdraw", "ops", request="r1"),
+    )
+
+    assert [(v.added, v.removed) for v in run.versions] == [((), ()), (("r2",), ()), ((), ("r1",))]
+    final = replay_json(run)["versions"][-1]
+    assert (final["added"], final["removed"], final["moved"]) == ([], ["r1"], [])
+
+
 # --- vetoes and blackouts that stay ----------------------------------------------------------------
 
 FIRST_HALF_DAY = [{"start": _iso(0), "end": _iso(12)}]
