@@ -44,7 +44,7 @@ from api.bodies import (
     WebhookCreated,
     WebhookRead,
 )
-from api.db import AdminKey, IdempotentReply, make_engine, make_sessions, utcnow
+from api.db import make_engine, make_sessions, utcnow
 from api.deps import (
     Admin,
     AdminDep,
@@ -58,6 +58,7 @@ from api.deps import (
 )
 from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from api.migrate import upgrade
+from api.models import AdminKeyRow, IdempotentReplyRow
 from api.review import Wiring, review_router
 from api.settings import Settings
 from api.solving import Locks, PlanClock, Plans, Solver
@@ -173,8 +174,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         if key is None or token is None:
             return None
         stored = session.scalars(
-            select(IdempotentReply).where(
-                IdempotentReply.token_hash == plans.token_hash(token), IdempotentReply.key == key
+            select(IdempotentReplyRow).where(
+                IdempotentReplyRow.token_hash == plans.token_hash(token), IdempotentReplyRow.key == key
             )
         ).first()
         return JSONResponse(stored.body, status_code=stored.status) if stored is not None else None
@@ -532,7 +533,7 @@ def _admin_token_hash(settings: Settings, sessions: Any) -> str:
     token = secrets.token_urlsafe(32)
     try:
         with sessions() as session, session.begin():
-            stored = session.get(AdminKey, 1)
+            stored = session.get(AdminKeyRow, 1)
             if stored is not None:
                 print(
                     "negotiator: the admin token is the one printed when this database was first served "
@@ -541,10 +542,10 @@ def _admin_token_hash(settings: Settings, sessions: Any) -> str:
                     flush=True,
                 )
                 return str(stored.token_hash)
-            session.add(AdminKey(id=1, token_hash=plans.token_hash(token)))
+            session.add(AdminKeyRow(id=1, token_hash=plans.token_hash(token)))
     except IntegrityError:  # another server made it first
         with sessions() as session:
-            stored = session.get(AdminKey, 1)
+            stored = session.get(AdminKeyRow, 1)
             assert stored is not None
             return str(stored.token_hash)
     print(f"negotiator: admin token (shown once, keep it): {token}", file=sys.stderr, flush=True)

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.db import AuditEntry, Change, IdempotentReply, Plan, Token, Version
 from api.errors import Conflict, Forbidden, NotFound, Unauthorized
+from api.models import AuditRow, ChangeRow, IdempotentReplyRow, PlanRow, TokenRow, VersionRow
 from api.solving import Locks, PlanClock, Plans
 from scheduler.domain import Problem
 from scheduler.errors import ScenarioError, StepRejected
@@ -42,14 +42,14 @@ def create_plan(session: Session, locks: Locks, *, body: dict[str, Any], clock: 
         body = {**body, "now": format_utc(now), "negotiation": steps}
     scenario = load_data(body)
     plan_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
-    session.add(Plan(id=plan_id, name=scenario.name, scenario=body, clock=clock, created_at=now))
+    session.add(PlanRow(id=plan_id, name=scenario.name, scenario=body, clock=clock, created_at=now))
     session.flush()
     with locks.writing(session, plan_id):
         detail = {"name": scenario.name, "clock": clock}
         audit.append(session, plan_id=plan_id, actor="admin", action="create_plan", detail=detail)
         for index, step in enumerate(body.get("negotiation") or []):
             session.add(
-                Change(
+                ChangeRow(
                     plan_id=plan_id,
                     seq=index,
                     by=step["by"],
@@ -64,7 +64,7 @@ def create_plan(session: Session, locks: Locks, *, body: dict[str, Any], clock: 
 
 def list_plans(session: Session) -> list[dict[str, Any]]:
     """Every plan, oldest first, with its clock and newest version."""
-    newest = select(Version.plan_id, func.max(Version.number)).group_by(Version.plan_id)
+    newest = select(VersionRow.plan_id, func.max(VersionRow.number)).group_by(VersionRow.plan_id)
     latest = {plan_id: number for plan_id, number in session.execute(newest)}
     return [
         {
@@ -74,17 +74,19 @@ def list_plans(session: Session) -> list[dict[str, Any]]:
             "created_at": format_utc(plan.created_at),
             "latest_version": latest.get(plan.id),
         }
-        for plan in session.scalars(select(Plan).order_by(Plan.created_at, Plan.id))
+        for plan in session.scalars(select(PlanRow).order_by(PlanRow.created_at, PlanRow.id))
     ]
 
 
 def plan_json(session: Session, plans: Plans, *, plan_id: str) -> dict[str, Any]:
     """One plan for the admin: its clock, newest version, pending changes and each stakeholder's live tokens."""
     plan = get_plan_or_raise(session, plan_id=plan_id)
-    counted = select(Token.stakeholder, func.count()).where(Token.plan_id == plan_id).group_by(Token.stakeholder)
+    counted = (
+        select(TokenRow.stakeholder, func.count()).where(TokenRow.plan_id == plan_id).group_by(TokenRow.stakeholder)
+    )
     tokens = {stakeholder: count for stakeholder, count in session.execute(counted)}
-    latest = session.scalar(select(func.max(Version.number)).where(Version.plan_id == plan_id))
-    pending = session.scalar(select(func.count()).where(Change.plan_id == plan_id, Change.pending))
+    latest = session.scalar(select(func.max(VersionRow.number)).where(VersionRow.plan_id == plan_id))
+    pending = session.scalar(select(func.count()).where(ChangeRow.plan_id == plan_id, ChangeRow.pending))
     return {
         "id": plan.id,
         "name": plan.name,
@@ -105,7 +107,9 @@ def revoke_tokens(session: Session, plans: Plans, locks: Locks, *, plan_id: str,
     if stakeholder not in plans.scenario(session, plan_id).problem.stakeholder_by_id:
         raise NotFound(f"no stakeholder {stakeholder!r} in plan {plan_id!r}")
     with locks.writing(session, plan_id):
-        rows = session.scalars(select(Token).where(Token.plan_id == plan_id, Token.stakeholder == stakeholder)).all()
+        rows = session.scalars(
+            select(TokenRow).where(TokenRow.plan_id == plan_id, TokenRow.stakeholder == stakeholder)
+        ).all()
         for row in rows:
             session.delete(row)
         detail = {"stakeholder": stakeholder, "revoked": len(rows)}
@@ -113,8 +117,8 @@ def revoke_tokens(session: Session, plans: Plans, locks: Locks, *, plan_id: str,
     return len(rows)
 
 
-def get_plan_or_raise(session: Session, *, plan_id: str) -> Plan:
-    plan = session.get(Plan, plan_id)
+def get_plan_or_raise(session: Session, *, plan_id: str) -> PlanRow:
+    plan = session.get(PlanRow, plan_id)
     if plan is None:
         raise NotFound(f"no plan {plan_id!r}")
     return plan
@@ -126,7 +130,7 @@ def create_token(session: Session, plans: Plans, locks: Locks, *, plan_id: str, 
     if stakeholder not in plans.scenario(session, plan_id).problem.stakeholder_by_id:
         raise NotFound(f"no stakeholder {stakeholder!r} in plan {plan_id!r}")
     token = secrets.token_urlsafe(32)
-    session.add(Token(plan_id=plan_id, stakeholder=stakeholder, token_hash=token_hash(token)))
+    session.add(TokenRow(plan_id=plan_id, stakeholder=stakeholder, token_hash=token_hash(token)))
     with locks.writing(session, plan_id):
         audit.append(
             session, plan_id=plan_id, actor="admin", action="create_token", detail={"stakeholder": stakeholder}
@@ -136,14 +140,14 @@ def create_token(session: Session, plans: Plans, locks: Locks, *, plan_id: str, 
 
 def token_exists(session: Session, *, token: str) -> bool:
     """Whether any plan issued this token."""
-    return session.scalars(select(Token.id).where(Token.token_hash == token_hash(token))).first() is not None
+    return session.scalars(select(TokenRow.id).where(TokenRow.token_hash == token_hash(token))).first() is not None
 
 
 def authenticate(session: Session, *, plan_id: str, token: str | None) -> str:
     """The stakeholder a token belongs to, for this plan only."""
     if not token:
         raise Unauthorized("send Authorization: Bearer TOKEN")
-    row = session.scalars(select(Token).where(Token.token_hash == token_hash(token))).first()
+    row = session.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).first()
     if row is None or row.plan_id != plan_id:
         raise Unauthorized("this token is not valid for this plan")
     return row.stakeholder
@@ -158,7 +162,7 @@ def record_change(
     by: str,
     step: dict[str, Any],
     idempotency: tuple[str, str] | None = None,
-) -> Change:
+) -> ChangeRow:
     """Check a change against the author's authority and store it (committed); the solver takes it
     from there. With ``idempotency`` (token hash, key), the 202 answer is stored with it.
 
@@ -167,9 +171,9 @@ def record_change(
     now = plans.now()
     step, _ = check_change(session, plans, plan_id=plan_id, by=by, step=step, now=now)
     with locks.writing(session, plan_id):
-        last = session.scalar(select(func.max(Change.seq)).where(Change.plan_id == plan_id))
+        last = session.scalar(select(func.max(ChangeRow.seq)).where(ChangeRow.plan_id == plan_id))
         seq = 0 if last is None else last + 1
-        change = Change(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step, received_at=now)
+        change = ChangeRow(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step, received_at=now)
         session.add(change)
         session.flush()
         audit.append(
@@ -177,7 +181,7 @@ def record_change(
         )
         if idempotency is not None:
             body = accepted(plan_id, change.id)
-            session.add(IdempotentReply(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
+            session.add(IdempotentReplyRow(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
     return change
 
 
@@ -233,14 +237,14 @@ def accepted(plan_id: str, change_id: int) -> dict[str, Any]:
     return {"change": change_id, "status": "pending", "href": f"/v1/plans/{plan_id}/changes/{change_id}"}
 
 
-def get_change_or_raise(session: Session, *, plan_id: str, change_id: int) -> Change:
-    change = session.get(Change, change_id)
+def get_change_or_raise(session: Session, *, plan_id: str, change_id: int) -> ChangeRow:
+    change = session.get(ChangeRow, change_id)
     if change is None or change.plan_id != plan_id:
         raise NotFound(f"no change {change_id} in plan {plan_id!r}")
     return change
 
 
-def change_json(change: Change) -> dict[str, Any]:
+def change_json(change: ChangeRow) -> dict[str, Any]:
     """A change and, once solved, what became of it."""
     return {
         "id": change.id,
@@ -255,11 +259,11 @@ def change_json(change: Change) -> dict[str, Any]:
     }
 
 
-def get_version_or_raise(session: Session, *, plan_id: str, number: int | None) -> Version:
+def get_version_or_raise(session: Session, *, plan_id: str, number: int | None) -> VersionRow:
     """Version ``number``, or the newest finished one."""
     get_plan_or_raise(session, plan_id=plan_id)
-    query = select(Version).where(Version.plan_id == plan_id)
-    query = query.where(Version.number == number) if number is not None else query.order_by(Version.number.desc())
+    query = select(VersionRow).where(VersionRow.plan_id == plan_id)
+    query = query.where(VersionRow.number == number) if number is not None else query.order_by(VersionRow.number.desc())
     version = session.scalars(query.limit(1)).first()
     if version is None:
         raise NotFound("no such version yet" if number is not None else "the first version is still being solved")
@@ -268,7 +272,7 @@ def get_version_or_raise(session: Session, *, plan_id: str, number: int | None) 
 
 def list_versions(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
     get_plan_or_raise(session, plan_id=plan_id)
-    rows = session.scalars(select(Version).where(Version.plan_id == plan_id).order_by(Version.number))
+    rows = session.scalars(select(VersionRow).where(VersionRow.plan_id == plan_id).order_by(VersionRow.number))
     return [
         {
             "version": row.body["version"],
@@ -293,7 +297,7 @@ def approve_check(session: Session, *, plan_id: str, number: int) -> None:
 
 def list_audit(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
     get_plan_or_raise(session, plan_id=plan_id)
-    rows = session.scalars(select(AuditEntry).where(AuditEntry.plan_id == plan_id).order_by(AuditEntry.seq))
+    rows = session.scalars(select(AuditRow).where(AuditRow.plan_id == plan_id).order_by(AuditRow.seq))
     return [
         {
             "seq": row.seq,

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import plans, views
-from api.db import Change
 from api.deps import Admin, Principal, StakeholderRef
 from api.errors import ApiError, Forbidden, Unauthorized
+from api.models import ChangeRow
 from api.solving import Locks, Plans
 from scheduler.errors import ScenarioError
 
@@ -90,7 +90,7 @@ def review_router(wiring: Wiring) -> APIRouter:
         the changes are read first, then the versions, then the history cut to those versions: the page
         is never older than the changes it shows, and one still pending makes it poll until solved."""
         with wiring.sessions() as session:
-            rows = session.scalars(select(Change).where(Change.plan_id == plan_id).order_by(Change.seq))
+            rows = session.scalars(select(ChangeRow).where(ChangeRow.plan_id == plan_id).order_by(ChangeRow.seq))
             changes = {row.id: plans.change_json(row) for row in rows}
             stored = plans.list_versions(session, plan_id=plan_id)
             history = wiring.plans.history(session, plan_id) if stored else None
@@ -158,7 +158,7 @@ def review_router(wiring: Wiring) -> APIRouter:
         who(plan, token)
         with wiring.sessions() as session:
             listed = plans.list_versions(session, plan_id=plan)
-            pending = session.scalars(select(Change.id).where(Change.plan_id == plan, Change.pending)).all()
+            pending = session.scalars(select(ChangeRow.id).where(ChangeRow.plan_id == plan, ChangeRow.pending)).all()
         return JSONResponse({"version": listed[-1]["version"] if listed else None, "pending": len(pending)})
 
     @router.post("/plans/{plan}/sign-in")

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit, webhooks
 from api.background import Background
-from api.db import Change, Plan, Version, utcnow
+from api.db import utcnow
+from api.models import ChangeRow, PlanRow, VersionRow
 from api.webhooks import Clock, Solved
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, Replay, StepResult
@@ -128,7 +129,7 @@ class Plans:
         """Whether the plan runs on the server's clock (else it is a rehearsal on the scenario's)."""
         live = self._live.get(plan_id)
         if live is None:
-            plan = session.get(Plan, plan_id)
+            plan = session.get(PlanRow, plan_id)
             assert plan is not None
             live = self._live[plan_id] = plan.clock == "live"
         return live
@@ -137,7 +138,7 @@ class Plans:
         """The scenario the plan was created from (parsed once per process)."""
         scenario = self._scenarios.get(plan_id)
         if scenario is None:
-            plan = session.get(Plan, plan_id)
+            plan = session.get(PlanRow, plan_id)
             assert plan is not None
             scenario = load_data(plan.scenario)
             self._scenarios[plan_id] = scenario
@@ -155,7 +156,9 @@ class Plans:
                 state.ahead, state.ahead_seq, state.ahead_of = state.negotiation.trial(), state.seq, state.negotiation
             ahead = state.ahead
             later = session.scalars(
-                select(Change).where(Change.plan_id == plan_id, Change.seq > state.ahead_seq).order_by(Change.seq)
+                select(ChangeRow)
+                .where(ChangeRow.plan_id == plan_id, ChangeRow.seq > state.ahead_seq)
+                .order_by(ChangeRow.seq)
             ).all()
             live = self.live(session, plan_id)
             for change in later:
@@ -174,7 +177,7 @@ class Plans:
         """
         with self._guard:
             state = self._states.get(plan_id)
-        recorded = session.scalar(select(func.max(Change.batch)).where(Change.plan_id == plan_id)) or 0
+        recorded = session.scalar(select(func.max(ChangeRow.batch)).where(ChangeRow.plan_id == plan_id)) or 0
         if state is not None and state.batch >= recorded:
             return state
         restored = self._restored(session, plan_id)
@@ -197,9 +200,9 @@ class Plans:
                 state = self._states.setdefault(plan_id, state)
         with state.lock:
             applied = session.scalars(
-                select(Change)
-                .where(Change.plan_id == plan_id, Change.batch > state.batch)
-                .order_by(Change.batch, Change.seq)
+                select(ChangeRow)
+                .where(ChangeRow.plan_id == plan_id, ChangeRow.batch > state.batch)
+                .order_by(ChangeRow.batch, ChangeRow.seq)
             ).all()
             for batch in sorted({change.batch for change in applied if change.batch is not None}):
                 take_in(state.negotiation, [change for change in applied if change.batch == batch])
@@ -209,7 +212,9 @@ class Plans:
 
     def _restored(self, session: Session, plan_id: str) -> PlanState | None:
         """The plan's state from its stored versions, or None if they do not hold it."""
-        rows = session.scalars(select(Version).where(Version.plan_id == plan_id).order_by(Version.number)).all()
+        rows = session.scalars(
+            select(VersionRow).where(VersionRow.plan_id == plan_id).order_by(VersionRow.number)
+        ).all()
         if not rows or rows[-1].state is None or any(row.problem is None for row in rows):
             return None
         stored = rows[-1].state
@@ -224,7 +229,7 @@ class Plans:
 
     def history(self, session: Session, plan_id: str) -> Replay | None:
         """Every stored version of the plan with the problem it solved; None before the first."""
-        if session.scalar(select(func.max(Version.number)).where(Version.plan_id == plan_id)) is None:
+        if session.scalar(select(func.max(VersionRow.number)).where(VersionRow.plan_id == plan_id)) is None:
             return None
         state = self.state(session, plan_id)
         with state.lock:
@@ -245,7 +250,7 @@ class Plans:
             self._states.pop(plan_id, None)
 
 
-def take_in(negotiation: Negotiation, changes: list[Change]) -> list[StepResult]:
+def take_in(negotiation: Negotiation, changes: list[ChangeRow]) -> list[StepResult]:
     """Apply one solve's changes to the negotiation; a new version if any of them changed the plan.
 
     A live plan takes each change at the server's time it was received: that is the version's ``now``.
@@ -298,10 +303,12 @@ class Solver(Background):
     def waiting(self) -> list[str]:
         """Plans with pending changes or no version yet."""
         with self.sessions() as session:
-            pending = set(session.scalars(select(Change.plan_id).where(Change.pending).distinct()))
+            pending = set(session.scalars(select(ChangeRow.plan_id).where(ChangeRow.pending).distinct()))
             unsolved = set(
                 session.scalars(
-                    select(Plan.id).where(~select(Version.number).where(Version.plan_id == Plan.id).exists())
+                    select(PlanRow.id).where(
+                        ~select(VersionRow.number).where(VersionRow.plan_id == PlanRow.id).exists()
+                    )
                 )
             )
         return sorted(pending | unsolved)
@@ -327,14 +334,14 @@ class Solver(Background):
         with self.sessions() as session:
             state = self.plans.state(session, plan_id)
             pending = session.scalars(
-                select(Change).where(Change.plan_id == plan_id, Change.pending).order_by(Change.seq)
+                select(ChangeRow).where(ChangeRow.plan_id == plan_id, ChangeRow.pending).order_by(ChangeRow.seq)
             ).all()
-            stored = set(session.scalars(select(Version.number).where(Version.plan_id == plan_id)))
-            last_batch = session.scalar(select(func.max(Change.batch)).where(Change.plan_id == plan_id)) or 0
+            stored = set(session.scalars(select(VersionRow.number).where(VersionRow.plan_id == plan_id)))
+            last_batch = session.scalar(select(func.max(ChangeRow.batch)).where(ChangeRow.plan_id == plan_id)) or 0
         # Solve on a copy: requests keep checking new changes against the state meanwhile.
         with state.lock:
             negotiation = state.negotiation.trial()
-        outcomes: list[tuple[int, list[Change], list[StepResult]]] = []
+        outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]] = []
         for group in _batches(pending):
             last_batch += 1
             outcomes.append((last_batch, group, take_in(negotiation, group)))
@@ -349,7 +356,7 @@ class Solver(Background):
         with self.sessions() as session, self.locks.writing(session, plan_id):
             self._record(session, plan_id, outcomes, fresh)
             # Where the next solve, and every read, starts: the newest version holds it.
-            newest = session.get(Version, (plan_id, negotiation.current.version))
+            newest = session.get(VersionRow, (plan_id, negotiation.current.version))
             assert newest is not None
             newest.state = {
                 "negotiation": negotiation_state_json(negotiation.state()),
@@ -379,7 +386,7 @@ class Solver(Background):
         self,
         session: Session,
         plan_id: str,
-        outcomes: list[tuple[int, list[Change], list[StepResult]]],
+        outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]],
         fresh: list[tuple[Solved | None, Solved]],
     ) -> None:
         """Write what a solve decided: each change's outcome, the new versions, approvals, and the
@@ -402,19 +409,19 @@ class Solver(Background):
         for _, (version, problem) in fresh:
             body = version_json(version, problem, explain=False, clock=self.plans.clock_of(session, plan_id))
             body["changes"] = included.get(version.version, [])
-            session.add(Version(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
+            session.add(VersionRow(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
         session.flush()
         webhooks.enqueue_versions(session, plan_id=plan_id, solved=fresh)
         for number in sorted(approved):
-            stored = session.get(Version, (plan_id, number))
+            stored = session.get(VersionRow, (plan_id, number))
             if stored is not None and not stored.body.get("approved"):
                 stored.body = {**stored.body, "approved": True}
                 webhooks.enqueue_approval(session, plan_id=plan_id, number=number)
 
 
-def _batches(pending: Sequence[Change]) -> Iterator[list[Change]]:
+def _batches(pending: Sequence[ChangeRow]) -> Iterator[list[ChangeRow]]:
     """Pending changes in order, folded together, except a scenario's steps, each on its own."""
-    group: list[Change] = []
+    group: list[ChangeRow] = []
     for change in pending:
         if change.alone:
             if group:

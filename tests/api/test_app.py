@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from api import plans, solving
 from api.audit import entry_hash, verify
-from api.db import AuditEntry, Base, Change, Token
+from api.models import AuditRow, Base, ChangeRow, TokenRow
 from negotiator.cli import app as cli
 from scheduler.negotiation import replay
 from scheduler.report import replay_json
@@ -191,7 +191,7 @@ async def test_a_token_is_shown_once_and_only_its_hash_is_stored(service: Servic
     engine = create_engine(service.database_url)
     try:
         with Session(engine) as session:
-            stored = session.scalars(select(Token.token_hash).where(Token.plan_id == plan)).all()
+            stored = session.scalars(select(TokenRow.token_hash).where(TokenRow.plan_id == plan)).all()
             everything = [
                 repr(tuple(row)) for table in Base.metadata.sorted_tables for row in session.execute(select(table))
             ]
@@ -381,7 +381,7 @@ async def test_a_change_is_committed_before_its_202_is_sent(service: Service) ->
 
     def stored() -> int:
         with engine.connect() as connection:
-            return int(connection.scalar(select(func.count()).where(Change.plan_id == plan)) or 0)
+            return int(connection.scalar(select(func.count()).where(ChangeRow.plan_id == plan)) or 0)
 
     before = stored()
     body = json.dumps(soft_objection()).encode()
@@ -804,15 +804,13 @@ async def test_an_unknown_veto_cannot_be_overridden(service: Service) -> None:
 
 def rewrite_content(session: Session, plan: str) -> None:
     session.execute(
-        update(AuditEntry)
-        .where(AuditEntry.plan_id == plan, AuditEntry.seq == 1)
-        .values(detail={"stakeholder": "mallory"})
+        update(AuditRow).where(AuditRow.plan_id == plan, AuditRow.seq == 1).values(detail={"stakeholder": "mallory"})
     )
 
 
 def rewrite_content_and_hash(session: Session, plan: str) -> None:
     """A careful forger: rewrites an entry and its own hash; the next entry's link still breaks."""
-    entry = session.scalars(select(AuditEntry).where(AuditEntry.plan_id == plan, AuditEntry.seq == 1)).one()
+    entry = session.scalars(select(AuditRow).where(AuditRow.plan_id == plan, AuditRow.seq == 1)).one()
     entry.detail = {"stakeholder": "mallory"}
     entry.hash = entry_hash(
         entry.previous_hash,
@@ -826,7 +824,7 @@ def rewrite_content_and_hash(session: Session, plan: str) -> None:
 
 
 def remove_entry(session: Session, plan: str) -> None:
-    session.execute(delete(AuditEntry).where(AuditEntry.plan_id == plan, AuditEntry.seq == 1))
+    session.execute(delete(AuditRow).where(AuditRow.plan_id == plan, AuditRow.seq == 1))
 
 
 @pytest.mark.parametrize(

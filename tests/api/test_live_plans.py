@@ -14,8 +14,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import JSON, DateTime, column, create_engine, insert, select, table
 
-from api.db import Plan
 from api.migrate import MIGRATIONS
+from api.models import PlanRow
 from scheduler.negotiation import replay
 from scheduler.report import version_json
 from scheduler.scenario import load_data
@@ -215,5 +215,5 @@ async def test_plans_made_before_clocks_existed_become_rehearsals(start: Start, 
         )
     engine = create_engine(backend)
     with engine.connect() as connection:
-        assert connection.execute(select(Plan.clock).where(Plan.id == "old-plan")).scalar() == "scenario"
+        assert connection.execute(select(PlanRow.clock).where(PlanRow.id == "old-plan")).scalar() == "scenario"
     engine.dispose()

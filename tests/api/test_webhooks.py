@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from api.db import Delivery
+from api.models import DeliveryRow
 from api.webhooks import backoff, enqueue_versions, signed_headers
 from tests.api.conftest import HandClock
 from tests.api.test_app import plan_scenario, post_change, problem, soft_objection
@@ -213,7 +213,9 @@ async def test_nothing_is_delivered_twice_for_one_version(start: Start, receiver
             solved = list(zip(negotiation.versions, negotiation.problems, strict=True))
             enqueue_versions(session, plan_id=plan, solved=[(solved[i - 1], solved[i]) for i in range(3, len(solved))])
             session.commit()
-            count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.webhook_id == hook["id"]))
+            count = session.scalar(
+                select(func.count()).select_from(DeliveryRow).where(DeliveryRow.webhook_id == hook["id"])
+            )
         engine.dispose()
         assert count == len(versions) - 3
         assert service.app.state.courier.send_due() == 0
