@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db import AuditEntry, utcnow
+from api.db import utcnow
+from api.models import AuditRow
 
 GENESIS = "0" * 64
 
@@ -32,15 +33,15 @@ def entry_hash(
     return hashlib.sha256(f"{previous_hash}{content}".encode()).hexdigest()
 
 
-def append(session: Session, *, plan_id: str, actor: str, action: str, detail: dict[str, Any]) -> AuditEntry:
+def append(session: Session, *, plan_id: str, actor: str, action: str, detail: dict[str, Any]) -> AuditRow:
     """Add an entry at the end of the plan's chain; the caller holds the plan's write lock."""
     last = session.scalars(
-        select(AuditEntry).where(AuditEntry.plan_id == plan_id).order_by(AuditEntry.seq.desc()).limit(1)
+        select(AuditRow).where(AuditRow.plan_id == plan_id).order_by(AuditRow.seq.desc()).limit(1)
     ).first()
     seq = last.seq + 1 if last is not None else 0
     previous = last.hash if last is not None else GENESIS
     at = utcnow().replace(microsecond=0)
-    entry = AuditEntry(
+    entry = AuditRow(
         plan_id=plan_id,
         seq=seq,
         at=at,
@@ -56,11 +57,11 @@ def append(session: Session, *, plan_id: str, actor: str, action: str, detail: d
 
 def verify(session: Session, *, plan_id: str | None = None) -> list[str]:
     """Every break in the chains (of one plan, or of all): an empty list means the log is intact."""
-    query = select(AuditEntry).order_by(AuditEntry.plan_id, AuditEntry.seq)
+    query = select(AuditRow).order_by(AuditRow.plan_id, AuditRow.seq)
     if plan_id is not None:
-        query = query.where(AuditEntry.plan_id == plan_id)
+        query = query.where(AuditRow.plan_id == plan_id)
     problems: list[str] = []
-    previous: dict[str, AuditEntry] = {}
+    previous: dict[str, AuditRow] = {}
     for entry in session.scalars(query):
         before = previous.get(entry.plan_id)
         expected_seq = before.seq + 1 if before is not None else 0

@@ -11,7 +11,11 @@ from scheduler.schema import Duration, Id, Instant, RangeIn, Strict, Weight
 
 
 class ChangeBase(Strict):
-    at: Instant | None = Field(default=None, description="when it happens; moves the plan's now forward")
+    at: Instant | None = Field(
+        default=None,
+        description="rehearsal plans only, from an approver, inside the horizon: moves the plan's now forward; "
+        "a live plan takes every change at the server's time and answers 422 to an `at`",
+    )
 
 
 class ObjectionCreate(ChangeBase):
@@ -57,8 +61,45 @@ class Read(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class CounterRead(Read):
+    """What a counter-proposal would do now; nothing is changed or stored."""
+
+    request: str
+    start: str
+    impact: float = Field(description="user-minutes of the request's window at `start`")
+    impact_by_region: dict[str, float]
+    current_impact: float | None = Field(description="the impact of its window now; null if it has none")
+    allowed: bool
+    blocked_by: list[str] = Field(description="rule ids that forbid `start`; empty when allowed")
+
+
 class PlanCreated(Read):
     id: str
+
+
+class PlanSummary(Read):
+    id: str
+    name: str
+    clock: Literal["live", "scenario"]
+    created_at: str
+    latest_version: int | None = Field(description="null while the first version is being solved")
+
+
+class StakeholderTokens(Read):
+    id: str
+    name: str
+    role: str
+    tokens: int = Field(description="tokens that still work")
+
+
+class PlanRead(PlanSummary):
+    pending_changes: int
+    stakeholders: list[StakeholderTokens]
+
+
+class TokensRevoked(Read):
+    stakeholder: str
+    revoked: int = Field(description="how many tokens stopped working")
 
 
 class TokenCreated(Read):
@@ -85,6 +126,9 @@ class VersionRead(Read):
     """A version as in SPEC section 8, with the ids of the changes it includes."""
 
     version: int
+    clock: Literal["live", "scenario"] = Field(
+        default="scenario", description="whose time `now` is: the server's (live) or the scenario's (rehearsal)"
+    )
     now: str
     status: Literal["optimal", "feasible", "infeasible"]
     objective: float
@@ -93,6 +137,8 @@ class VersionRead(Read):
     windows: list[WindowRead]
     unscheduled: list[UnscheduledRead]
     moved: list[str]
+    added: list[str] = Field(default_factory=list, description="requests new in this version")
+    removed: list[str] = Field(default_factory=list, description="requests this version no longer has")
     moved_announced: list[str]
     changes: list[int] = Field(default_factory=list)
 
@@ -103,6 +149,8 @@ class VersionSummary(Read):
     objective: float
     approved: bool
     moved: list[str]
+    added: list[str] = []
+    removed: list[str] = []
     changes: list[int]
 
 

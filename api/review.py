@@ -24,8 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import plans, views
-from api.db import Change
+from api.deps import Admin, Principal, StakeholderRef
 from api.errors import ApiError, Forbidden, Unauthorized
+from api.models import ChangeRow
 from api.solving import Locks, Plans
 from scheduler.errors import ScenarioError
 
@@ -41,7 +42,7 @@ class Wiring:
     plans: Plans
     locks: Locks
     changed: Callable[[], None]  # wakes the solver
-    identify: Callable[[str, str | None], str]  # (plan, token) -> the stakeholder, or "admin"; raises Unauthorized
+    identify: Callable[[str, str | None], Principal]  # (plan, token) -> who it is; raises Unauthorized
 
 
 def csrf_token(token: str, plan_id: str) -> str:
@@ -64,8 +65,8 @@ def review_router(wiring: Wiring) -> APIRouter:
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["number"] = lambda value: f"{value:,.0f}"
 
-    def who(plan_id: str, token: str | None) -> str:
-        """The stakeholder signed in to this plan (``admin`` for the admin token), of a plan that exists."""
+    def who(plan_id: str, token: str | None) -> Principal:
+        """Who is signed in to this plan (a stakeholder, or the admin), of a plan that exists."""
         by = wiring.identify(plan_id, token)
         with wiring.sessions() as session:
             plans.get_plan_or_raise(session, plan_id=plan_id)
@@ -78,7 +79,7 @@ def review_router(wiring: Wiring) -> APIRouter:
     def review_page(
         request: Request,
         plan_id: str,
-        by: str,
+        by: Principal,
         token: str,
         *,
         message: str | None = None,
@@ -89,20 +90,20 @@ def review_router(wiring: Wiring) -> APIRouter:
         the changes are read first, then the versions, then the history cut to those versions: the page
         is never older than the changes it shows, and one still pending makes it poll until solved."""
         with wiring.sessions() as session:
-            rows = session.scalars(select(Change).where(Change.plan_id == plan_id).order_by(Change.seq))
+            rows = session.scalars(select(ChangeRow).where(ChangeRow.plan_id == plan_id).order_by(ChangeRow.seq))
             changes = {row.id: plans.change_json(row) for row in rows}
             stored = plans.list_versions(session, plan_id=plan_id)
             history = wiring.plans.history(session, plan_id) if stored else None
         if history is None:
-            waiting = {"plan": plan_id, "by": by}
+            waiting = {"plan": plan_id, "by": by.actor}
             return templates.TemplateResponse(request, "solving.html", waiting, status_code=status)
         if change_id in changes:
             message = views.change_message(changes[change_id])
-        stakeholder = history.problem.stakeholder_by_id.get(by)
+        stakeholder = history.problem.stakeholder_by_id.get(by.id) if isinstance(by, StakeholderRef) else None
         context: dict[str, Any] = {
             "plan": plan_id,
             "name": history.scenario,
-            "by": by,
+            "by": by.actor,
             "role": stakeholder.role if stakeholder else "admin",
             "csrf": csrf_token(token, plan_id),
             "message": message,
@@ -126,12 +127,12 @@ def review_router(wiring: Wiring) -> APIRouter:
                 request, plan_id, by, token, message="refused: the form did not come from this page", status=403
             )
         try:
-            if by == "admin":
+            if isinstance(by, Admin):
                 raise Forbidden("the admin manages plans; changes come from stakeholders")
             with wiring.sessions() as session:
                 if step["action"] == "approve":
                     plans.approve_check(session, plan_id=plan_id, number=step["version"])
-                change = plans.record_change(session, wiring.plans, wiring.locks, plan_id=plan_id, by=by, step=step)
+                change = plans.record_change(session, wiring.plans, wiring.locks, plan_id=plan_id, by=by.id, step=step)
                 session.commit()
         except ScenarioError as invalid:
             return review_page(request, plan_id, by, token, message=f"refused: {invalid}", status=422)
@@ -157,7 +158,7 @@ def review_router(wiring: Wiring) -> APIRouter:
         who(plan, token)
         with wiring.sessions() as session:
             listed = plans.list_versions(session, plan_id=plan)
-            pending = session.scalars(select(Change.id).where(Change.plan_id == plan, Change.pending)).all()
+            pending = session.scalars(select(ChangeRow.id).where(ChangeRow.plan_id == plan, ChangeRow.pending)).all()
         return JSONResponse({"version": listed[-1]["version"] if listed else None, "pending": len(pending)})
 
     @router.post("/plans/{plan}/sign-in")

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
@@ -24,14 +26,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit, webhooks
 from api.background import Background
-from api.db import Change, Plan, Version, utcnow
-from api.webhooks import Solved
+from api.db import utcnow
+from api.models import ChangeRow, PlanRow, VersionRow
+from api.webhooks import Clock, Solved
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, Replay, StepResult
 from scheduler.report import step_json, version_json
 from scheduler.scenario import Scenario, load_data, load_step
+from scheduler.state import load_negotiation_state, load_problem, load_version, negotiation_state_json, problem_json
 
 log = logging.getLogger("negotiator.solver")
+
+PlanClock = Literal["live", "scenario"]
 
 
 def lock_key(plan_id: str, purpose: int) -> int:
@@ -106,18 +112,33 @@ class PlanState:
 class Plans:
     """Every plan's negotiation in this process, brought up to date from the database on demand."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, time_limit_s: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, time_limit_s: float, clock: Clock) -> None:
         self.sessions = sessions
         self.time_limit_s = time_limit_s
+        self.clock = clock
         self._states: dict[str, PlanState] = {}
         self._scenarios: dict[str, Scenario] = {}
+        self._live: dict[str, bool] = {}
         self._guard = threading.Lock()
+
+    def now(self) -> datetime:
+        """The server's time, to the second: when a change to a live plan is taken."""
+        return self.clock().astimezone(UTC).replace(microsecond=0)
+
+    def live(self, session: Session, plan_id: str) -> bool:
+        """Whether the plan runs on the server's clock (else it is a rehearsal on the scenario's)."""
+        live = self._live.get(plan_id)
+        if live is None:
+            plan = session.get(PlanRow, plan_id)
+            assert plan is not None
+            live = self._live[plan_id] = plan.clock == "live"
+        return live
 
     def scenario(self, session: Session, plan_id: str) -> Scenario:
         """The scenario the plan was created from (parsed once per process)."""
         scenario = self._scenarios.get(plan_id)
         if scenario is None:
-            plan = session.get(Plan, plan_id)
+            plan = session.get(PlanRow, plan_id)
             assert plan is not None
             scenario = load_data(plan.scenario)
             self._scenarios[plan_id] = scenario
@@ -135,28 +156,53 @@ class Plans:
                 state.ahead, state.ahead_seq, state.ahead_of = state.negotiation.trial(), state.seq, state.negotiation
             ahead = state.ahead
             later = session.scalars(
-                select(Change).where(Change.plan_id == plan_id, Change.seq > state.ahead_seq).order_by(Change.seq)
+                select(ChangeRow)
+                .where(ChangeRow.plan_id == plan_id, ChangeRow.seq > state.ahead_seq)
+                .order_by(ChangeRow.seq)
             ).all()
+            live = self.live(session, plan_id)
             for change in later:
+                if live:
+                    ahead.advance(change.received_at)
                 with suppress(ScenarioError):
                     ahead.take(load_step(change.step, index=change.seq, problem=ahead.problem))
                 state.ahead_seq = change.seq
             return ahead.trial()
 
     def state(self, session: Session, plan_id: str) -> PlanState:
-        """The plan's negotiation with every solve the database records applied."""
+        """The plan's negotiation as the database last recorded it.
+
+        Restored from the newest stored version's state, without solving; solved again from the
+        history only for a plan's first version and for versions stored before states were.
+        """
         with self._guard:
             state = self._states.get(plan_id)
+        recorded = session.scalar(select(func.max(ChangeRow.batch)).where(ChangeRow.plan_id == plan_id)) or 0
+        if state is not None and state.batch >= recorded:
+            return state
+        restored = self._restored(session, plan_id)
+        if restored is not None:
+            if state is None:
+                with self._guard:
+                    state = self._states.setdefault(plan_id, restored)
+            with state.lock:
+                if state.batch < restored.batch:
+                    state.negotiation, state.batch, state.seq = restored.negotiation, restored.batch, restored.seq
+            return state
         if state is None:
-            negotiation = Negotiation.open(self.scenario(session, plan_id).problem, time_limit_s=self.time_limit_s)
+            negotiation = Negotiation.open(
+                self.scenario(session, plan_id).problem,
+                time_limit_s=self.time_limit_s,
+                live=self.live(session, plan_id),
+            )
             state = PlanState(negotiation)
             with self._guard:
                 state = self._states.setdefault(plan_id, state)
         with state.lock:
             applied = session.scalars(
-                select(Change)
-                .where(Change.plan_id == plan_id, Change.batch > state.batch)
-                .order_by(Change.batch, Change.seq)
+                select(ChangeRow)
+                .where(ChangeRow.plan_id == plan_id, ChangeRow.batch > state.batch)
+                .order_by(ChangeRow.batch, ChangeRow.seq)
             ).all()
             for batch in sorted({change.batch for change in applied if change.batch is not None}):
                 take_in(state.negotiation, [change for change in applied if change.batch == batch])
@@ -164,25 +210,39 @@ class Plans:
                 state.seq = max([state.seq] + [change.seq for change in applied if change.batch == batch])
         return state
 
+    def _restored(self, session: Session, plan_id: str) -> PlanState | None:
+        """The plan's state from its stored versions, or None if they do not hold it."""
+        rows = session.scalars(
+            select(VersionRow).where(VersionRow.plan_id == plan_id).order_by(VersionRow.number)
+        ).all()
+        if not rows or rows[-1].state is None or any(row.problem is None for row in rows):
+            return None
+        stored = rows[-1].state
+        negotiation = Negotiation.restore(
+            [load_version(row.body) for row in rows],
+            [load_problem(row.problem) for row in rows if row.problem is not None],
+            load_negotiation_state(stored["negotiation"]),
+            time_limit_s=self.time_limit_s,
+            live=self.live(session, plan_id),
+        )
+        return PlanState(negotiation, batch=stored["batch"], seq=stored["seq"])
+
     def history(self, session: Session, plan_id: str) -> Replay | None:
         """Every stored version of the plan with the problem it solved; None before the first."""
-        if session.scalar(select(func.max(Version.number)).where(Version.plan_id == plan_id)) is None:
+        if session.scalar(select(func.max(VersionRow.number)).where(VersionRow.plan_id == plan_id)) is None:
             return None
         state = self.state(session, plan_id)
         with state.lock:
-            negotiation = state.negotiation
-            return Replay(
-                scenario=negotiation.problem.name,
-                slot_minutes=negotiation.problem.grid.slot_minutes,
-                steps=(),
-                versions=tuple(negotiation.versions),
-                problems=tuple(negotiation.problems),
-            )
+            return state.negotiation.history()
 
     def latest(self, session: Session, plan_id: str) -> Solved | None:
         """The newest stored version of the plan and the problem it solved."""
         history = self.history(session, plan_id)
         return (history.final, history.problem) if history is not None else None
+
+    def clock_of(self, session: Session, plan_id: str) -> PlanClock:
+        """The plan's clock as its versions' JSON names it."""
+        return "live" if self.live(session, plan_id) else "scenario"
 
     def forget(self, plan_id: str) -> None:
         """Drop the plan's state: the next use rebuilds it from the database."""
@@ -190,11 +250,16 @@ class Plans:
             self._states.pop(plan_id, None)
 
 
-def take_in(negotiation: Negotiation, changes: list[Change]) -> list[StepResult]:
-    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan."""
+def take_in(negotiation: Negotiation, changes: list[ChangeRow]) -> list[StepResult]:
+    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan.
+
+    A live plan takes each change at the server's time it was received: that is the version's ``now``.
+    """
     results: list[StepResult] = []
     changed: list[int] = []
     for change in changes:
+        if negotiation.live:
+            negotiation.advance(change.received_at)
         try:
             step = load_step(change.step, index=change.seq, problem=negotiation.problem)
         except ScenarioError as error:
@@ -238,10 +303,12 @@ class Solver(Background):
     def waiting(self) -> list[str]:
         """Plans with pending changes or no version yet."""
         with self.sessions() as session:
-            pending = set(session.scalars(select(Change.plan_id).where(Change.pending).distinct()))
+            pending = set(session.scalars(select(ChangeRow.plan_id).where(ChangeRow.pending).distinct()))
             unsolved = set(
                 session.scalars(
-                    select(Plan.id).where(~select(Version.number).where(Version.plan_id == Plan.id).exists())
+                    select(PlanRow.id).where(
+                        ~select(VersionRow.number).where(VersionRow.plan_id == PlanRow.id).exists()
+                    )
                 )
             )
         return sorted(pending | unsolved)
@@ -267,14 +334,14 @@ class Solver(Background):
         with self.sessions() as session:
             state = self.plans.state(session, plan_id)
             pending = session.scalars(
-                select(Change).where(Change.plan_id == plan_id, Change.pending).order_by(Change.seq)
+                select(ChangeRow).where(ChangeRow.plan_id == plan_id, ChangeRow.pending).order_by(ChangeRow.seq)
             ).all()
-            stored = set(session.scalars(select(Version.number).where(Version.plan_id == plan_id)))
-            last_batch = session.scalar(select(func.max(Change.batch)).where(Change.plan_id == plan_id)) or 0
+            stored = set(session.scalars(select(VersionRow.number).where(VersionRow.plan_id == plan_id)))
+            last_batch = session.scalar(select(func.max(ChangeRow.batch)).where(ChangeRow.plan_id == plan_id)) or 0
         # Solve on a copy: requests keep checking new changes against the state meanwhile.
         with state.lock:
             negotiation = state.negotiation.trial()
-        outcomes: list[tuple[int, list[Change], list[StepResult]]] = []
+        outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]] = []
         for group in _batches(pending):
             last_batch += 1
             outcomes.append((last_batch, group, take_in(negotiation, group)))
@@ -285,8 +352,17 @@ class Solver(Background):
             for index, after in enumerate(solved)
             if after[0].version not in stored
         ]
+        seq = max([state.seq] + [change.seq for change in pending])
         with self.sessions() as session, self.locks.writing(session, plan_id):
             self._record(session, plan_id, outcomes, fresh)
+            # Where the next solve, and every read, starts: the newest version holds it.
+            newest = session.get(VersionRow, (plan_id, negotiation.current.version))
+            assert newest is not None
+            newest.state = {
+                "negotiation": negotiation_state_json(negotiation.state()),
+                "batch": last_batch,
+                "seq": seq,
+            }
             audit.append(
                 session,
                 plan_id=plan_id,
@@ -303,14 +379,14 @@ class Solver(Background):
         with state.lock:
             state.negotiation = negotiation
             state.batch = last_batch
-            state.seq = max([state.seq] + [change.seq for change in pending])
+            state.seq = seq
         self.recorded()
 
     def _record(
         self,
         session: Session,
         plan_id: str,
-        outcomes: list[tuple[int, list[Change], list[StepResult]]],
+        outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]],
         fresh: list[tuple[Solved | None, Solved]],
     ) -> None:
         """Write what a solve decided: each change's outcome, the new versions, approvals, and the
@@ -331,21 +407,21 @@ class Solver(Background):
                 elif result.version is not None:
                     included.setdefault(result.version, []).append(change.id)
         for _, (version, problem) in fresh:
-            body = version_json(version, problem, explain=False)
+            body = version_json(version, problem, explain=False, clock=self.plans.clock_of(session, plan_id))
             body["changes"] = included.get(version.version, [])
-            session.add(Version(plan_id=plan_id, number=version.version, body=body))
+            session.add(VersionRow(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
         session.flush()
         webhooks.enqueue_versions(session, plan_id=plan_id, solved=fresh)
         for number in sorted(approved):
-            stored = session.get(Version, (plan_id, number))
+            stored = session.get(VersionRow, (plan_id, number))
             if stored is not None and not stored.body.get("approved"):
                 stored.body = {**stored.body, "approved": True}
                 webhooks.enqueue_approval(session, plan_id=plan_id, number=number)
 
 
-def _batches(pending: Sequence[Change]) -> Iterator[list[Change]]:
+def _batches(pending: Sequence[ChangeRow]) -> Iterator[list[ChangeRow]]:
     """Pending changes in order, folded together, except a scenario's steps, each on its own."""
-    group: list[Change] = []
+    group: list[ChangeRow] = []
     for change in pending:
         if change.alone:
             if group:

@@ -2,7 +2,7 @@
 
 Messages follow the Standard Webhooks convention (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``: HMAC-SHA256 with the webhook's ``whsec_`` secret). A message is a
-``Delivery`` row written in the same transaction as the version or reminder it tells of, keyed so
+``DeliveryRow`` written in the same transaction as the version or reminder it tells of, keyed so
 that each version or reminder makes one message per webhook; the ``Courier`` thread sends what is
 due, retries with exponential backoff and logs every attempt.
 """
@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook as Signer
 
 from api.background import Background
-from api.db import Delivery, DeliveryAttempt, Webhook, utcnow
+from api.db import utcnow
 from api.errors import Forbidden, NotFound
+from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
 from scheduler.domain import Problem, Version
-from scheduler.notices import WindowChange, changes_between, reminders_due
+from scheduler.notices import WindowChange, changes_between, concerns, reminders_due
 from scheduler.report import window_json
 from scheduler.timeline import SlotGrid, format_duration, format_utc
 
@@ -39,27 +40,27 @@ Clock = Callable[[], datetime]
 Solved = tuple[Version, Problem]  # a version and the problem it solved
 
 
-def create(session: Session, *, plan_id: str, stakeholder: str, url: str, reminders: Sequence[timedelta]) -> Webhook:
+def create(session: Session, *, plan_id: str, stakeholder: str, url: str, reminders: Sequence[timedelta]) -> WebhookRow:
     """Register a URL for a stakeholder; its signing secret is made here and shown once."""
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     minutes = sorted({int(lead.total_seconds() // 60) for lead in reminders}, reverse=True)
-    webhook = Webhook(plan_id=plan_id, stakeholder=stakeholder, url=url, secret=secret, reminders=minutes)
+    webhook = WebhookRow(plan_id=plan_id, stakeholder=stakeholder, url=url, secret=secret, reminders=minutes)
     session.add(webhook)
     session.flush()
     return webhook
 
 
-def list_webhooks(session: Session, *, plan_id: str, stakeholder: str | None) -> list[Webhook]:
+def list_webhooks(session: Session, *, plan_id: str, stakeholder: str | None) -> list[WebhookRow]:
     """The plan's active webhooks: a stakeholder's own, or all of them (``stakeholder=None``)."""
-    query = select(Webhook).where(Webhook.plan_id == plan_id, Webhook.active).order_by(Webhook.id)
+    query = select(WebhookRow).where(WebhookRow.plan_id == plan_id, WebhookRow.active).order_by(WebhookRow.id)
     if stakeholder is not None:
-        query = query.where(Webhook.stakeholder == stakeholder)
+        query = query.where(WebhookRow.stakeholder == stakeholder)
     return list(session.scalars(query))
 
 
-def get_or_raise(session: Session, *, plan_id: str, webhook_id: int, stakeholder: str | None) -> Webhook:
+def get_or_raise(session: Session, *, plan_id: str, webhook_id: int, stakeholder: str | None) -> WebhookRow:
     """A webhook of the plan; a stakeholder may only see their own (``None``: the admin)."""
-    webhook = session.get(Webhook, webhook_id)
+    webhook = session.get(WebhookRow, webhook_id)
     if webhook is None or webhook.plan_id != plan_id or not webhook.active:
         raise NotFound(f"no webhook {webhook_id} in plan {plan_id!r}")
     if stakeholder is not None and webhook.stakeholder != stakeholder:
@@ -67,7 +68,7 @@ def get_or_raise(session: Session, *, plan_id: str, webhook_id: int, stakeholder
     return webhook
 
 
-def webhook_json(webhook: Webhook, *, secret: bool = False) -> dict[str, Any]:
+def webhook_json(webhook: WebhookRow, *, secret: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": webhook.id,
         "stakeholder": webhook.stakeholder,
@@ -80,17 +81,17 @@ def webhook_json(webhook: Webhook, *, secret: bool = False) -> dict[str, Any]:
     return out
 
 
-def list_deliveries(session: Session, *, webhook: Webhook) -> list[dict[str, Any]]:
+def list_deliveries(session: Session, *, webhook: WebhookRow) -> list[dict[str, Any]]:
     """The delivery log of a webhook, newest first, each with its attempts."""
     deliveries = session.scalars(
-        select(Delivery).where(Delivery.webhook_id == webhook.id).order_by(Delivery.id.desc())
+        select(DeliveryRow).where(DeliveryRow.webhook_id == webhook.id).order_by(DeliveryRow.id.desc())
     ).all()
-    attempts: dict[int, list[DeliveryAttempt]] = {}
+    attempts: dict[int, list[DeliveryAttemptRow]] = {}
     if deliveries:
         rows = session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.delivery_id.in_([d.id for d in deliveries]))
-            .order_by(DeliveryAttempt.id)
+            select(DeliveryAttemptRow)
+            .where(DeliveryAttemptRow.delivery_id.in_([d.id for d in deliveries]))
+            .order_by(DeliveryAttemptRow.id)
         )
         for row in rows:
             attempts.setdefault(row.delivery_id, []).append(row)
@@ -137,15 +138,15 @@ def _message(kind: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {"type": kind, "timestamp": format_utc(now), "data": data}
 
 
-def _enqueue(session: Session, webhook: Webhook, *, key: str, kind: str, payload: dict[str, Any]) -> bool:
+def _enqueue(session: Session, webhook: WebhookRow, *, key: str, kind: str, payload: dict[str, Any]) -> bool:
     """Add a message unless the webhook already has one with this key; whether it was added."""
-    exists = session.scalars(select(Delivery.id).where(Delivery.webhook_id == webhook.id, Delivery.key == key))
+    exists = session.scalars(select(DeliveryRow.id).where(DeliveryRow.webhook_id == webhook.id, DeliveryRow.key == key))
     if exists.first() is not None:
         return False
     try:
         with session.begin_nested():
             session.add(
-                Delivery(
+                DeliveryRow(
                     webhook_id=webhook.id,
                     message_id=f"msg_{uuid.uuid4().hex}",
                     key=key,
@@ -179,6 +180,11 @@ def enqueue_versions(session: Session, *, plan_id: str, solved: Sequence[tuple[S
                 "now": format_utc(version.now),
                 "stakeholder": webhook.stakeholder,
                 "changes": [_change(change, titles, problem.grid) for change in changes],
+                # Requests new to the plan, and requests gone from it, within the stakeholder's scope.
+                "added": [r for r in version.added if concerns(stakeholder, problem.request_by_id[r])],
+                "removed": [
+                    r for r in version.removed if before is None or concerns(stakeholder, before[1].request_by_id[r])
+                ],
                 "href": f"/v1/plans/{plan_id}/versions/{version.version}",
                 "page": f"/plans/{plan_id}",
             }
@@ -293,7 +299,7 @@ class Courier(Background):
     def remind(self) -> None:
         """Add the reminders due now for every plan with webhooks."""
         with self.sessions() as session:
-            plans = sorted(set(session.scalars(select(Webhook.plan_id).where(Webhook.active))))
+            plans = sorted(set(session.scalars(select(WebhookRow.plan_id).where(WebhookRow.active))))
         for plan_id in plans:
             with self.sessions() as session:
                 latest = self.latest(session, plan_id)
@@ -304,25 +310,25 @@ class Courier(Background):
         """Send every message whose time has come; how many were delivered."""
         with self.sessions() as session:
             due = session.scalars(
-                select(Delivery.id)
+                select(DeliveryRow.id)
                 .where(
-                    Delivery.status == "pending",
-                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= self.clock()),
+                    DeliveryRow.status == "pending",
+                    or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= self.clock()),
                 )
-                .order_by(Delivery.id)
+                .order_by(DeliveryRow.id)
             ).all()
         return sum(self._send(delivery_id) for delivery_id in due if not self.stopping)
 
     def _send(self, delivery_id: int) -> bool:
         with self.sessions() as session:
             delivery = session.scalars(
-                select(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == "pending")
+                select(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "pending")
                 .with_for_update(skip_locked=True)
             ).first()
             if delivery is None:  # sent meanwhile, or being sent by another server
                 return False
-            webhook = session.get(Webhook, delivery.webhook_id)
+            webhook = session.get(WebhookRow, delivery.webhook_id)
             assert webhook is not None
             if not webhook.active:
                 delivery.status, delivery.next_attempt_at = "cancelled", None
@@ -354,7 +360,7 @@ class Courier(Background):
             if error is None and not delivered:
                 error = f"HTTP {status_code}"
             session.add(
-                DeliveryAttempt(
+                DeliveryAttemptRow(
                     delivery_id=delivery.id, at=at, status_code=status_code, error=error, duration_ms=duration_ms
                 )
             )

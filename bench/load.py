@@ -42,7 +42,8 @@ from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.db import Change, Version, make_engine, make_sessions
+from api.db import make_engine, make_sessions
+from api.models import ChangeRow, VersionRow
 
 ADMIN_TOKEN = "bench-admin-token"
 TABLES = ("idempotent_replies", "admin_keys", "audit", "versions", "changes", "tokens", "plans", "alembic_version")
@@ -329,7 +330,7 @@ def run(args: argparse.Namespace, database: str, servers: list[Server]) -> int:
     settled_after = wait_settled(sessions, plan, timeout_s=args.drain_timeout)
 
     with sessions() as session:
-        rows = session.scalars(select(Change).where(Change.plan_id == plan)).all()
+        rows = session.scalars(select(ChangeRow).where(ChangeRow.plan_id == plan)).all()
         stored = {row.id: row for row in rows}
         pending = sum(1 for row in rows if row.pending)
         refused = sum(1 for row in rows if not row.pending and not row.accepted)
@@ -408,9 +409,9 @@ def wait_settled(sessions: Any, plan: str, *, timeout_s: float) -> float | None:
     while time.monotonic() - started < timeout_s:
         with sessions() as session:
             pending = session.scalar(
-                select(func.count()).select_from(Change).where(Change.plan_id == plan, Change.pending)
+                select(func.count()).select_from(ChangeRow).where(ChangeRow.plan_id == plan, ChangeRow.pending)
             )
-            versions = session.scalar(select(func.count()).select_from(Version).where(Version.plan_id == plan))
+            versions = session.scalar(select(func.count()).select_from(VersionRow).where(VersionRow.plan_id == plan))
         if not pending and versions:
             return time.monotonic() - started
         time.sleep(0.2)

@@ -77,6 +77,11 @@ class ShowFormat(StrEnum):
 Format = Annotated[ShowFormat, typer.Option("--format", "-f", help="table or json (the server's body as is).")]
 
 
+class PlanClock(StrEnum):
+    live = "live"
+    scenario = "scenario"
+
+
 class ObjectionKind(StrEnum):
     veto = "veto"
     soft = "soft"
@@ -259,7 +264,7 @@ def outcome(change: Mapping[str, Any]) -> str:
         return f"refused: {change.get('reason') or 'no reason given'}"
     if change["status"] == "accepted":
         if change.get("version") is None:
-            return "accepted"
+            return f"accepted: {change['reason']}" if change.get("reason") else "accepted"
         if change.get("action") == "approve":
             return f"accepted: version {change['version']} approved"
         return f"accepted into version {change['version']}"
@@ -318,13 +323,20 @@ def print_json(body: Any) -> None:
 @plans_app.command("create")
 def create_plan(
     file: Annotated[Path, typer.Argument(help="A scenario file, YAML or JSON.")],
+    clock: Annotated[
+        PlanClock,
+        typer.Option(
+            help="live: the server's time (the file's now and at are ignored); "
+            "scenario: a rehearsal on the file's clock, moved by approvers' at."
+        ),
+    ] = PlanClock.live,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
 ) -> None:
     """Create a plan from a scenario file (checked here first, as run checks it); print the plan's id."""
     body = scenario_body(file)
     with Service(server, token) as service:
-        created = service.call("POST", "/v1/plans", body=body)
+        created = service.call("POST", f"/v1/plans?clock={clock.value}", body=body)
     typer.echo(created["id"])
 
 
@@ -490,6 +502,85 @@ def events(
 
 
 @app.command()
+def counter(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    request: Annotated[str, typer.Argument(help="The request.")],
+    start: Annotated[str, typer.Argument(help="The start proposed.", callback=instant_text)],
+    output: Format = ShowFormat.table,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """What another start would do (representatives in scope, approvers): its impact against the
+    current window's, and whether it is allowed. Changes nothing. Exit 1 when it is not allowed."""
+    with Service(server, token) as service:
+        answer = service.call("POST", plan_path(plan, "counters"), body={"request": request, "start": start})
+    if output is ShowFormat.json:
+        print_json(answer)
+    else:
+        current = answer["current_impact"]
+        typer.echo(f"{answer['request']} at {answer['start']}: {user_minutes(answer['impact'])} user-minutes")
+        typer.echo("  now: no window" if current is None else f"  now: {user_minutes(current)} user-minutes")
+        for region, impact in answer["impact_by_region"].items():
+            typer.echo(f"  {region}: {user_minutes(impact)}")
+        typer.echo("  allowed" if answer["allowed"] else f"  not allowed: {', '.join(answer['blocked_by'])}")
+    if not answer["allowed"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def pin(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    request: Annotated[str, typer.Argument(help="The request pinned.")],
+    start: Annotated[str, typer.Argument(help="Where it stays: a start its rules allow.", callback=instant_text)],
+    reason: Annotated[str | None, typer.Option(help="Why, for the others to read.")] = None,
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Fix a request at a start (approvers). Prints the change's id."""
+    body = {key: value for key, value in {"request": request, "start": start, "reason": reason}.items() if value}
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "pins"),
+            body=body,
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
+def override(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    veto: Annotated[str, typer.Argument(help="The veto's rule id, e.g. veto:3.")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the others to read.")] = None,
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Lift a veto (approvers): the first approver's override waits for a second, different one."""
+    body = {key: value for key, value in {"veto": veto, "reason": reason}.items() if value}
+    with Service(server, token) as service:
+        send_change(
+            service,
+            plan,
+            "POST",
+            plan_path(plan, "overrides"),
+            body=body,
+            key=idempotency_key,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+
+
+@app.command()
 def changes(
     plan: Annotated[str, typer.Argument(help="The plan's id.")],
     change: Annotated[int, typer.Argument(help="The change's id, as printed when it was sent.")],
@@ -565,6 +656,8 @@ def versions_table(rows: list[Mapping[str, Any]]) -> Table:
         ("impact (user-min)", lambda row: user_minutes(row["objective"])),
         ("approved", lambda row: "yes" if row["approved"] else ""),
         ("moved", lambda row: ", ".join(row["moved"])),
+        ("added", lambda row: ", ".join(row.get("added", []))),
+        ("removed", lambda row: ", ".join(row.get("removed", []))),
         ("changes", lambda row: ", ".join(str(change) for change in row.get("changes", []))),
     ]
     for title, _ in columns:
@@ -602,6 +695,9 @@ def show_version(body: Mapping[str, Any], console: Console) -> None:
     for item in body["unscheduled"]:
         console.print(Text(f"not scheduled: {item['request']} — {', '.join(item['reasons'])}", style="red"))
     console.print(Text(f"moved: {', '.join(body['moved']) or 'nothing'}"))
+    for what in ("added", "removed"):
+        if body.get(what):
+            console.print(Text(f"{what}: {', '.join(body[what])}"))
     if body["moved_announced"]:
         console.print(Text(f"announced windows moved: {', '.join(body['moved_announced'])}", style="bold red"))
     if body.get("changes"):

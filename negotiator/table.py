@@ -124,6 +124,10 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None, 
         parts.append(Text(f"not scheduled: {item.request} — {', '.join(item.reasons)}", style="red"))
     if before is not None:
         parts.append(Text(f"moved: {', '.join(version.moved) or 'nothing'}", style="yellow"))
+        if version.added:
+            parts.append(Text(f"added: {', '.join(version.added)}", style="green"))
+        if version.removed:
+            parts.append(Text(f"removed: {', '.join(version.removed)}", style="yellow"))
         if version.moved_announced:
             parts.append(Text(f"announced windows moved: {', '.join(version.moved_announced)}", style="bold red"))
         parts.append(change_by_region(before, version))

@@ -77,6 +77,7 @@ class Request:
     after: tuple[str, ...] = ()
     notice: timedelta = timedelta(0)
     requested_by: str | None = None
+    replaces: str | None = None  # a withdrawn request this one stands for again: its vetoes carry over
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Problem:
     objections: tuple[Objection, ...] = ()
     # Windows that must stay where they are (started or announced), by request id.
     fixed: dict[str, datetime] = field(default_factory=dict)
+    # Windows kept from the previous version, by request id: their notice was given when they were
+    # first proposed there, so ``notice`` does not forbid that start again.
+    noticed: dict[str, datetime] = field(default_factory=dict)
 
     @cached_property
     def request_by_id(self) -> dict[str, Request]:
@@ -157,6 +161,9 @@ class Version:
     approved: bool = False
     moved: tuple[str, ...] = ()
     moved_announced: tuple[str, ...] = ()
+    # Requests this version has (scheduled or not) that the previous one had not, and the reverse.
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
     @cached_property
     def window_by_request(self) -> dict[str, Window]:

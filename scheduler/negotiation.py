@@ -16,6 +16,16 @@ from scheduler.impact import impact_at
 from scheduler.rules import blocked_starts
 from scheduler.scenario import Scenario, Step
 from scheduler.solver import Planner
+from scheduler.state import NegotiationState
+from scheduler.timeline import format_utc
+
+
+class WindowStarted(StepRejected):
+    """A step would move or withdraw a window that has started: it stays where it is."""
+
+    def __init__(self, request: str, start: datetime, what: str) -> None:
+        super().__init__(f"the window of {request!r} started at {format_utc(start)}: it cannot be {what}")
+        self.request = request
 
 
 @dataclass(frozen=True)
@@ -76,13 +86,62 @@ class Negotiation:
     pinned: dict[str, datetime] = field(default_factory=dict)
     withdrawn: set[str] = field(default_factory=set)
     overrides: dict[str, str] = field(default_factory=dict)  # veto rule id -> the approver who proposed lifting it
+    # On the server's clock a window starting right now has started (SPEC 11); a replay's clock
+    # jumps from step to step, and a window starting at its ``now`` may still move (SPEC 7).
+    live: bool = False
 
     @classmethod
-    def open(cls, problem: Problem, *, time_limit_s: float = 10.0, seed: int = 0) -> Negotiation:
+    def open(cls, problem: Problem, *, time_limit_s: float = 10.0, seed: int = 0, live: bool = False) -> Negotiation:
         """Version 1, computed at the problem's ``now`` before any step."""
-        negotiation = cls(problem=problem, planner=Planner(time_limit_s=time_limit_s, seed=seed))
+        negotiation = cls(problem=problem, planner=Planner(time_limit_s=time_limit_s, seed=seed), live=live)
         negotiation._publish(problem)
         return negotiation
+
+    @classmethod
+    def restore(
+        cls,
+        versions: list[Version],
+        problems: list[Problem],
+        state: NegotiationState,
+        *,
+        time_limit_s: float = 10.0,
+        seed: int = 0,
+        live: bool = False,
+    ) -> Negotiation:
+        """The negotiation as it stood after ``versions`` (each with the problem it solved) and
+        ``state``, without solving anything: the next change is solved from there."""
+        assert versions and len(versions) == len(problems)
+        return cls(
+            problem=replace(problems[-1], now=state.now),
+            planner=Planner(time_limit_s=time_limit_s, seed=seed),
+            versions=list(versions),
+            problems=list(problems),
+            announced=dict(state.announced),
+            pinned=dict(state.pinned),
+            withdrawn=set(state.withdrawn),
+            overrides=dict(state.overrides),
+            live=live,
+        )
+
+    def state(self) -> NegotiationState:
+        """What ``restore`` needs besides the versions and their problems."""
+        return NegotiationState(
+            now=self.problem.now,
+            announced=dict(self.announced),
+            pinned=dict(self.pinned),
+            withdrawn=frozenset(self.withdrawn),
+            overrides=dict(self.overrides),
+        )
+
+    def history(self) -> Replay:
+        """Every version so far with the problem it solved, as a replay reports them."""
+        return Replay(
+            scenario=self.problem.name,
+            slot_minutes=self.problem.grid.slot_minutes,
+            steps=(),
+            versions=tuple(self.versions),
+            problems=tuple(self.problems),
+        )
 
     @property
     def current(self) -> Version:
@@ -119,11 +178,29 @@ class Negotiation:
             overrides=dict(self.overrides),
         )
 
-    def check(self, step: Step) -> None:
-        """Raise StepRejected if ``step`` would be refused now; changes nothing."""
-        result, _ = self.trial().take(step)
-        if not result.accepted:
-            raise StepRejected(result.reason or "refused")
+    def check(self, step: Step) -> StepResult:
+        """What ``step`` would give now (a counter's result included); changes nothing.
+
+        Raises the StepRejected that would refuse it (WindowStarted for a started window).
+        """
+        trial = self.trial()
+        if step.at is not None:
+            trial.advance(step.at)
+        return trial._take(step)[0]
+
+    def advance(self, now: datetime) -> None:
+        """Move the negotiation's clock forward to ``now``; it never goes back."""
+        if now > self.problem.now:
+            self.problem = replace(self.problem, now=now)
+
+    def has_started(self, start: datetime, now: datetime) -> bool:
+        """Whether a window starting at ``start`` has started at ``now``."""
+        return start <= now if self.live else start < now
+
+    def started(self, request_id: str) -> datetime | None:
+        """The start of the request's current window if it has started, else None."""
+        window = self.current.window_by_request.get(request_id)
+        return window.start if window is not None and self.has_started(window.start, self.problem.now) else None
 
     def publish(self) -> Version:
         """Solve the problem as the steps taken so far left it into a new version."""
@@ -135,22 +212,27 @@ class Negotiation:
 
         Returns the step's result and whether it changed the problem (and so needs a version).
         """
-        if step.at is not None and step.at > self.problem.now:
-            self.problem = replace(self.problem, now=step.at)
-        said = (step.index, step.action, step.by)
+        if step.at is not None:
+            self.advance(step.at)
         try:
-            stakeholder = self._stakeholder(step.by)
-            if step.action == "approve":
-                self._approve(stakeholder, step)
-                return StepResult(*said, accepted=True, version=self.current.version), False
-            if step.action == "counter":
-                return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
-            if step.action == "override_veto" and not self._override_veto(stakeholder, step):
-                return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
-            if step.action != "override_veto":
-                self.problem = ACTIONS[step.action](self, stakeholder, step)
+            return self._take(step)
         except StepRejected as refusal:
-            return StepResult(*said, accepted=False, reason=str(refusal)), False
+            return StepResult(step.index, step.action, step.by, accepted=False, reason=str(refusal)), False
+
+    def _take(self, step: Step) -> tuple[StepResult, bool]:
+        """``take`` without the clock, raising StepRejected for a refused step."""
+        said = (step.index, step.action, step.by)
+        stakeholder = self._stakeholder(step.by)
+        if step.action == "approve":
+            self._approve(stakeholder, step)
+            return StepResult(*said, accepted=True, version=self.current.version), False
+        if step.action == "counter":
+            return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
+        if step.action in LIFTS:
+            if not LIFTS[step.action](self, stakeholder, step):
+                return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
+        else:
+            self.problem = ACTIONS[step.action](self, stakeholder, step)
         return StepResult(*said, accepted=True), True
 
     # -- the actions -------------------------------------------------------------------------
@@ -195,23 +277,35 @@ class Negotiation:
             request = replace(request, requested_by=stakeholder.id)
         if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
             raise StepRejected(f"a requester submits only their own requests, not {request.requested_by!r}'s")
-        if request.id in self.problem.request_by_id or request.id in self.withdrawn:
+        if request.id in self.problem.request_by_id:
             raise StepRejected(f"a request {request.id!r} exists already")
-        return replace(self.problem, requests=(*self.problem.requests, request))
+        # The same work submitted again keeps its vetoes: under its old id they still stand (a
+        # withdrawal keeps them); under a new one that ``replaces`` the old, they move over.
+        objections = self.problem.objections
+        if request.replaces is not None:
+            if request.replaces not in self.withdrawn:
+                raise StepRejected(f"replaces {request.replaces!r}: only a withdrawn request can be replaced")
+            objections = tuple(
+                replace(o, request=request.id) if o.request == request.replaces and o.kind == "veto" else o
+                for o in objections
+            )
+        self.withdrawn.discard(request.id)
+        return replace(self.problem, requests=(*self.problem.requests, request), objections=objections)
 
     def _withdraw(self, stakeholder: Stakeholder, step: Step) -> Problem:
         # A request is withdrawn by whoever requested it, or by an approver.
         request = self._request(step)
         if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
             raise StepRejected("only its requester or an approver may withdraw a request")
-        window = self.current.window_by_request.get(request.id)
-        if window is not None and window.start < self.problem.now:
-            raise StepRejected("its window has started")
+        started = self.started(request.id)
+        if started is not None:
+            raise WindowStarted(request.id, started, "withdrawn")
         self.withdrawn.add(request.id)
         self.announced.pop(request.id, None)
         self.pinned.pop(request.id, None)
         requests = tuple(r for r in self.problem.requests if r.id != request.id)
-        objections = tuple(o for o in self.problem.objections if o.request != request.id)
+        # Its vetoes stay: they bind whoever submits the same work again.
+        objections = tuple(o for o in self.problem.objections if o.request != request.id or o.kind == "veto")
         return replace(self.problem, requests=requests, objections=objections)
 
     def _approve(self, stakeholder: Stakeholder, step: Step) -> None:
@@ -227,6 +321,9 @@ class Negotiation:
         request = self._request(step)
         _require(stakeholder, ("approver",), "pin")
         assert step.start is not None
+        started = self.started(request.id)
+        if started is not None and started != step.start:
+            raise WindowStarted(request.id, started, "moved")
         blocked = rules_against(self.problem, request, step.start) + self._taken_at(request, step.start)
         if blocked:
             raise StepRejected(f"that start is not allowed: {', '.join(blocked)}")
@@ -239,16 +336,33 @@ class Negotiation:
         veto = next((o for o in self.problem.objections if o.rule == step.veto and o.kind == "veto"), None)
         if veto is None:
             raise StepRejected(f"no veto {step.veto!r} stands")
-        first = self.overrides.get(veto.rule)
+        if not self._second_approver(stakeholder, veto.rule, "override"):
+            return False
+        self.problem = replace(self.problem, objections=tuple(o for o in self.problem.objections if o is not veto))
+        return True
+
+    def _remove_event(self, stakeholder: Stakeholder, step: Step) -> bool:
+        # Approvers remove events; a blackout forbids like a veto, so removing it takes two approvers.
+        _require(stakeholder, ("approver",), "remove events")
+        event = next((e for e in self.problem.events if e.id == step.event_id), None)
+        if event is None:
+            raise StepRejected(f"no event {step.event_id!r}")
+        if event.blackout and not self._second_approver(stakeholder, f"event:{event.id}", "removal"):
+            return False
+        self.problem = replace(self.problem, events=tuple(e for e in self.problem.events if e is not event))
+        return True
+
+    def _second_approver(self, stakeholder: Stakeholder, rule: str, what: str) -> bool:
+        """Whether ``stakeholder`` is the second, different approver to lift ``rule``; the first is recorded."""
+        first = self.overrides.get(rule)
         if first is None:
-            self.overrides[veto.rule] = stakeholder.id
+            self.overrides[rule] = stakeholder.id
             return False
         if first == stakeholder.id:
             raise StepRejected(
-                f"{stakeholder.id} proposed this override already: a second, different approver must agree"
+                f"{stakeholder.id} proposed this {what} already: a second, different approver must agree"
             )
-        del self.overrides[veto.rule]
-        self.problem = replace(self.problem, objections=tuple(o for o in self.problem.objections if o is not veto))
+        del self.overrides[rule]
         return True
 
     def _counter(self, stakeholder: Stakeholder, step: Step) -> Counter:
@@ -303,14 +417,15 @@ class Negotiation:
             before = windows.get(predecessor)
             if before is None or start < before.end:
                 taken.append(f"after:{predecessor}")
-        immovable = {w.request: w.start for w in self.current.windows if w.start < problem.now}
+        immovable = {w.request: w.start for w in self.current.windows if self.has_started(w.start, problem.now)}
         immovable.update({r: s for r, s in self.pinned.items() if r != request.id})
         return taken + _clashes(problem, request, start, immovable)
 
     def _publish(self, problem: Problem) -> None:
         """Solve the changed problem into a new version."""
-        problem = replace(problem, fixed=self._fixed(problem))
         previous = self.versions[-1] if self.versions else None
+        noticed = {window.request: window.start for window in previous.windows} if previous is not None else {}
+        problem = replace(problem, fixed=self._fixed(problem), noticed=noticed)
         version = self.planner.solve(problem, previous=previous)
         moved_announced = tuple(
             sorted(
@@ -324,7 +439,8 @@ class Negotiation:
         for request in moved_announced:
             del self.announced[request]
         self.problem = problem
-        self.versions.append(replace(version, moved_announced=moved_announced))
+        added, removed = _added_and_removed(previous, version)
+        self.versions.append(replace(version, moved_announced=moved_announced, added=added, removed=removed))
         self.problems.append(problem)
 
     def _fixed(self, problem: Problem) -> dict[str, datetime]:
@@ -332,7 +448,7 @@ class Negotiation:
         constraint now forbids them (a veto, a blackout, or a fixed window on a shared resource)."""
         fixed: dict[str, datetime] = {}
         if self.versions:
-            fixed = {w.request: w.start for w in self.current.windows if w.start < problem.now}
+            fixed = {w.request: w.start for w in self.current.windows if self.has_started(w.start, problem.now)}
         started = set(fixed)
         for kept in (self.pinned, self.announced):
             for request_id, start in kept.items():
@@ -360,6 +476,18 @@ class Negotiation:
                         released = True
                         break
         return fixed
+
+
+def _added_and_removed(previous: Version | None, version: Version) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The requests ``version`` has that ``previous`` had not, and those it no longer has (none in version 1)."""
+    if previous is None:
+        return (), ()
+
+    def known(v: Version) -> set[str]:
+        return {w.request for w in v.windows} | {u.request for u in v.unscheduled}
+
+    before, after = known(previous), known(version)
+    return tuple(sorted(after - before)), tuple(sorted(before - after))
 
 
 def rules_against(problem: Problem, request: Request, start: datetime) -> list[str]:
@@ -407,6 +535,12 @@ def _require_scope_meets(stakeholder: Stakeholder, request: Request) -> None:
     if not stakeholder.services & request.services:
         raise StepRejected("outside scope: the request touches none of the stakeholder's services")
 
+
+# Changes that take two different approvers: each returns whether the change is made now.
+LIFTS = {
+    "override_veto": Negotiation._override_veto,
+    "remove_event": Negotiation._remove_event,
+}
 
 ACTIONS = {
     "object": Negotiation._object,

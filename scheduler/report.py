@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from scheduler.domain import Problem, Version, Window
 from scheduler.explain import WhyHere, explain_version
@@ -36,11 +36,15 @@ def window_json(window: Window, grid: SlotGrid, why: WhyHere | None = None) -> d
     return out
 
 
-def version_json(version: Version, problem: Problem, *, explain: bool = True) -> dict[str, Any]:
-    """One version as in SPEC section 8; ``explain`` adds each window's ``why``."""
+def version_json(
+    version: Version, problem: Problem, *, explain: bool = True, clock: Literal["live", "scenario"] = "scenario"
+) -> dict[str, Any]:
+    """One version as in SPEC section 8; ``explain`` adds each window's ``why``. ``clock`` says whose
+    time ``now`` is: the server's (a live plan) or the scenario's (a replay or a rehearsal)."""
     why = explain_version(problem, version) if explain else {}
     return {
         "version": version.version,
+        "clock": clock,
         "now": format_utc(version.now),
         "status": version.status,
         "objective": version.objective,
@@ -49,6 +53,8 @@ def version_json(version: Version, problem: Problem, *, explain: bool = True) ->
         "windows": [window_json(window, problem.grid, why.get(window.request)) for window in version.windows],
         "unscheduled": [{"request": item.request, "reasons": list(item.reasons)} for item in version.unscheduled],
         "moved": list(version.moved),
+        "added": list(version.added),
+        "removed": list(version.removed),
         "moved_announced": list(version.moved_announced),
     }
 

@@ -55,8 +55,14 @@ def earliest(problem: Problem, request: Request, slots: int) -> Blocked:
 
 
 def notice(problem: Problem, request: Request, slots: int) -> Blocked:
-    # A window starts at or after now plus the request's notice.
-    return Blocked("notice", _starts_before(problem, problem.grid.first_at_or_after(problem.now + request.notice)))
+    # A new or moved window starts at or after now plus the request's notice; a kept one keeps its notice.
+    blocked = _starts_before(problem, problem.grid.first_at_or_after(problem.now + request.notice))
+    kept = problem.noticed.get(request.id)
+    if kept is not None:
+        index = problem.grid.first_at_or_after(kept)
+        if 0 <= index < problem.grid.count and problem.grid.instant(index) == kept:
+            blocked[index] = False
+    return Blocked("notice", blocked)
 
 
 def deadline(problem: Problem, request: Request, slots: int) -> Blocked:

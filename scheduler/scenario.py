@@ -38,6 +38,7 @@ from scheduler.schema import (
     PinStep,
     ProfileIn,
     RegionIn,
+    RemoveEventStep,
     RequestIn,
     ScenarioIn,
     StakeholderIn,
@@ -56,7 +57,9 @@ class Step:
     """One negotiation step as written; ``request`` holds the new request of a ``submit``."""
 
     index: int
-    action: Literal["object", "declare_event", "submit", "withdraw", "approve", "counter", "pin", "override_veto"]
+    action: Literal[
+        "object", "declare_event", "submit", "withdraw", "approve", "counter", "pin", "override_veto", "remove_event"
+    ]
     by: str
     at: datetime | None = None
     request_id: str | None = None
@@ -68,6 +71,7 @@ class Step:
     reason: str | None = None
     start: datetime | None = None
     veto: str | None = None  # override_veto: the rule id of the veto to lift
+    event_id: str | None = None  # remove_event: the event to remove
     version: int | None = None  # approve: the version meant, refused if no longer the latest
 
 
@@ -207,6 +211,7 @@ class _Builder:
         self.request_ids: set[str] = set()
         self.event_ids: set[str] = set()
         self.stakeholder_ids: set[str] = set()
+        self.withdrawn_ids: set[str] = set()  # withdrawn by an earlier step: their ids may be submitted again
 
     def build(self) -> Scenario:
         model = self.model
@@ -350,6 +355,7 @@ class _Builder:
             after=tuple(request.after),
             notice=request.notice,
             requested_by=request.requested_by,
+            replaces=request.replaces,
         )
 
     def _declared_later(self, request_id: str) -> bool:
@@ -370,6 +376,9 @@ class _Builder:
             self._last_at = step.at
         common: dict[str, Any] = {"index": index, "action": step.action, "by": step.by, "at": step.at}
         if isinstance(step, SubmitStep):
+            if step.request.id in self.withdrawn_ids:
+                self.withdrawn_ids.discard(step.request.id)
+                self.request_ids.discard(step.request.id)
             request = self._request(step.request, _join(path, "request"), grid)
             return Step(**common, request_id=request.id, request=request)
         if isinstance(step, DeclareEventStep):
@@ -378,6 +387,10 @@ class _Builder:
             return Step(**common, version=step.version)
         if isinstance(step, OverrideVetoStep):
             return Step(**common, veto=step.veto, reason=step.reason)
+        if isinstance(step, RemoveEventStep):
+            if step.event not in self.event_ids:
+                raise ScenarioError(_join(path, "event"), f"unknown event {step.event!r}")
+            return Step(**common, event_id=step.event, reason=step.reason)
         if step.request not in self.request_ids:
             raise ScenarioError(_join(path, "request"), f"unknown request {step.request!r}")
         if isinstance(step, ObjectStep):
@@ -392,6 +405,7 @@ class _Builder:
                 **common, request_id=step.request, kind=step.kind, avoid=avoid, weight=weight, reason=step.reason
             )
         if isinstance(step, WithdrawStep):
+            self.withdrawn_ids.add(step.request)
             return Step(**common, request_id=step.request)
         assert isinstance(step, CounterStep | PinStep)
         return Step(**common, request_id=step.request, start=step.start, reason=step.reason)

@@ -126,6 +126,8 @@ class RequestIn(Strict):
     after: list[Id] = []
     notice: Duration = timedelta(0)
     requested_by: Id | None = None
+    # Extension: the withdrawn request this one stands for again; its vetoes carry over.
+    replaces: Id | None = None
 
     @field_validator("duration")
     @classmethod
@@ -210,11 +212,37 @@ class OverrideVetoStep(StepBase):
     reason: str | None = None
 
 
+class RemoveEventStep(StepBase):
+    """Extension: approvers remove an event; a blackout, which forbids like a veto, takes two different approvers."""
+
+    action: Literal["remove_event"]
+    event: Id
+    reason: str | None = None
+
+
 StepIn = Annotated[
-    ObjectStep | DeclareEventStep | SubmitStep | WithdrawStep | ApproveStep | CounterStep | PinStep | OverrideVetoStep,
+    ObjectStep
+    | DeclareEventStep
+    | SubmitStep
+    | WithdrawStep
+    | ApproveStep
+    | CounterStep
+    | PinStep
+    | OverrideVetoStep
+    | RemoveEventStep,
     Field(discriminator="action"),
 ]
-STEP_ACTIONS = ("object", "declare_event", "submit", "withdraw", "approve", "counter", "pin", "override_veto")
+STEP_ACTIONS = (
+    "object",
+    "declare_event",
+    "submit",
+    "withdraw",
+    "approve",
+    "counter",
+    "pin",
+    "override_veto",
+    "remove_event",
+)
 
 
 class ScenarioIn(Strict):

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ WAIT_S = 10.0  # the longest a test waits for the background solver
 PROBLEM = "application/problem+json"
 
 
+class HandClock:
+    """A server clock tests move by hand: ``clock.now = ...``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -49,9 +60,10 @@ class Service:
         self.client = client
         self.database_url = database_url
 
-    async def create_plan(self, scenario: dict[str, Any]) -> str:
-        """Create a plan as the admin; its id."""
-        response = await self.client.post("/v1/plans", json=scenario, headers=self.admin)
+    async def create_plan(self, scenario: dict[str, Any], *, clock: str = "scenario") -> str:
+        """Create a plan as the admin; its id. A rehearsal unless ``clock="live"``: most tests replay
+        the factories' March 2026 horizon on its own clock; live ones inject the server's clock."""
+        response = await self.client.post("/v1/plans", params={"clock": clock}, json=scenario, headers=self.admin)
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
@@ -134,7 +146,7 @@ def start(backend: str) -> Start:
     """Run the app on the test's database: ``async with start(solver=False) as service: ...``.
 
     Keyword arguments override the test settings (admin token, fast polling and retries, 5 s per
-    solve); ``clock`` is the app's clock for reminders.
+    solve); ``clock`` is the server's clock (live plans' time, reminders).
     Starting twice on the same database is a restart.
     """
 

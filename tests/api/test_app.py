@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from api import plans, solving
 from api.audit import entry_hash, verify
-from api.db import AuditEntry, Base, Change, Token
+from api.models import AuditRow, Base, ChangeRow, TokenRow
 from negotiator.cli import app as cli
 from scheduler.negotiation import replay
 from scheduler.report import replay_json
@@ -191,7 +191,7 @@ async def test_a_token_is_shown_once_and_only_its_hash_is_stored(service: Servic
     engine = create_engine(service.database_url)
     try:
         with Session(engine) as session:
-            stored = session.scalars(select(Token.token_hash).where(Token.plan_id == plan)).all()
+            stored = session.scalars(select(TokenRow.token_hash).where(TokenRow.plan_id == plan)).all()
             everything = [
                 repr(tuple(row)) for table in Base.metadata.sorted_tables for row in session.execute(select(table))
             ]
@@ -255,7 +255,7 @@ ROUTES = {
     "submit": Route("POST", "/requests", make_request("r3", duration="2h", regions=["eu"]), REQUESTERS, 202),
     "withdraw": Route("DELETE", "/requests/r1", None, REQUESTERS, 202),
     "approve": Route("POST", f"/versions/{OPENING_VERSIONS}/approve", None, APPROVERS, 202),
-    "counters": Route("POST", "/counters", {"request": "r1", "start": "2026-03-02T15:00:00Z"}, REPRESENTATIVES, 202),
+    "counters": Route("POST", "/counters", {"request": "r1", "start": "2026-03-02T15:00:00Z"}, REPRESENTATIVES, 200),
     "pins": Route("POST", "/pins", {"request": "r1", "start": "2026-03-02T15:00:00Z"}, APPROVERS, 202),
     "overrides": Route("POST", "/overrides", {"veto": "veto:0", "reason": "the freeze is over"}, APPROVERS, 202),
     "version-latest": Route("GET", "/versions/latest"),
@@ -270,11 +270,9 @@ ROUTES = {
         allowed=frozenset({"representative-in-scope", "approver", "admin"}),
         refusal=r"^only the stakeholder themselves or an approver",
     ),
-    "feeds": Route("POST", "/feeds", {"scope": "mine"}, STAKEHOLDERS, 201, r"^feeds belong to stakeholders"),
+    "feeds": Route("POST", "/feeds", {"scope": "mine"}, STAKEHOLDERS, 201),
     "feeds-list": Route("GET", "/feeds"),
-    "webhooks": Route(
-        "POST", "/webhooks", {"url": "http://127.0.0.1:9/hook"}, STAKEHOLDERS, 201, r"^webhooks belong to stakeholders"
-    ),
+    "webhooks": Route("POST", "/webhooks", {"url": "http://127.0.0.1:9/hook"}, STAKEHOLDERS, 201),
     "webhooks-list": Route("GET", "/webhooks"),
 }
 
@@ -383,7 +381,7 @@ async def test_a_change_is_committed_before_its_202_is_sent(service: Service) ->
 
     def stored() -> int:
         with engine.connect() as connection:
-            return int(connection.scalar(select(func.count()).where(Change.plan_id == plan)) or 0)
+            return int(connection.scalar(select(func.count()).where(ChangeRow.plan_id == plan)) or 0)
 
     before = stored()
     body = json.dumps(soft_objection()).encode()
@@ -607,7 +605,7 @@ def without_why(version: dict[str, Any]) -> dict[str, Any]:
 async def test_a_plans_history_replays_to_the_versions_of_the_cli(service: Service, path: Path) -> None:
     """A plan made from a shipped scenario ends with the versions and step outcomes of ``negotiator run``."""
     expected = replay_json(replay(load_file(path), time_limit_s=5.0))
-    plan = await service.create_plan(scenario_body(path))
+    plan = await service.create_plan(scenario_body(path), clock="scenario")
 
     listed = await service.versions(plan, service.admin, at_least=len(expected["versions"]))
     versions = []
@@ -806,15 +804,13 @@ async def test_an_unknown_veto_cannot_be_overridden(service: Service) -> None:
 
 def rewrite_content(session: Session, plan: str) -> None:
     session.execute(
-        update(AuditEntry)
-        .where(AuditEntry.plan_id == plan, AuditEntry.seq == 1)
-        .values(detail={"stakeholder": "mallory"})
+        update(AuditRow).where(AuditRow.plan_id == plan, AuditRow.seq == 1).values(detail={"stakeholder": "mallory"})
     )
 
 
 def rewrite_content_and_hash(session: Session, plan: str) -> None:
     """A careful forger: rewrites an entry and its own hash; the next entry's link still breaks."""
-    entry = session.scalars(select(AuditEntry).where(AuditEntry.plan_id == plan, AuditEntry.seq == 1)).one()
+    entry = session.scalars(select(AuditRow).where(AuditRow.plan_id == plan, AuditRow.seq == 1)).one()
     entry.detail = {"stakeholder": "mallory"}
     entry.hash = entry_hash(
         entry.previous_hash,
@@ -828,7 +824,7 @@ def rewrite_content_and_hash(session: Session, plan: str) -> None:
 
 
 def remove_entry(session: Session, plan: str) -> None:
-    session.execute(delete(AuditEntry).where(AuditEntry.plan_id == plan, AuditEntry.seq == 1))
+    session.execute(delete(AuditRow).where(AuditRow.plan_id == plan, AuditRow.seq == 1))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -112,3 +114,32 @@ async def test_feeds_belong_to_stakeholders(service: Service) -> None:
         f"/v1/plans/{plan}/feeds", json={"scope": "everything"}, headers=await service.token(plan, "boss")
     )
     assert problem(bad, 422)["field"] == "scope"
+
+
+async def test_feeds_webhooks_and_objections_sent_together_all_succeed_at_once(service: Service) -> None:
+    # Every route that writes to a plan takes the plan's lock before it writes: on SQLite, one that
+    # wrote first and then waited for the lock would hold the database against the others until the
+    # 30 s busy timeout.
+    plan = await opened_plan(service)
+    boss, rep = await service.token(plan, "boss"), await service.token(plan, "rep-eu")
+    base = f"/v1/plans/{plan}"
+    objection = {"request": "r1", "kind": "soft", "weight": 2}
+    sends = []
+    for n in range(8):
+        span = {"start": f"2026-03-03T{n:02d}:00:00Z", "end": f"2026-03-03T{n:02d}:30:00Z"}
+        sends += [
+            service.client.post(f"{base}/feeds", json={"scope": "mine"}, headers=rep),
+            service.client.post(
+                f"{base}/webhooks", json={"url": f"https://example.com/{n}", "reminders": []}, headers=boss
+            ),
+            service.client.post(f"{base}/objections", json={**objection, "avoid": [span]}, headers=rep),
+        ]
+
+    started = time.monotonic()
+    answers = await asyncio.gather(*sends)
+    took = time.monotonic() - started
+
+    assert sorted({answer.status_code for answer in answers}) == [201, 202], [
+        a.text for a in answers if a.status_code >= 300
+    ]
+    assert took < 10, f"{took:.1f} s: something waited for the database's busy timeout"

@@ -33,7 +33,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from api.audit import verify
-from api.db import Base, Change, Version, make_engine, make_sessions
+from api.db import make_engine, make_sessions
+from api.models import Base, ChangeRow, VersionRow
 from tests.factories import make_objection, make_region, make_request, make_scenario, make_stakeholder
 
 DATABASE_URL = os.environ.get("NEGOTIATOR_TEST_DATABASE_URL", "")
@@ -251,18 +252,18 @@ def settle(sessions: Any, plan: str, *, timeout_s: float = SETTLE_S) -> None:
     while time.monotonic() < deadline:
         with sessions() as session:
             pending = session.scalar(
-                select(func.count()).select_from(Change).where(Change.plan_id == plan, Change.pending)
+                select(func.count()).select_from(ChangeRow).where(ChangeRow.plan_id == plan, ChangeRow.pending)
             )
-            versions = session.scalar(select(func.count()).select_from(Version).where(Version.plan_id == plan))
+            versions = session.scalar(select(func.count()).select_from(VersionRow).where(VersionRow.plan_id == plan))
         if versions and not pending:
             return
         time.sleep(0.2)
     pytest.fail(f"plan {plan} still has {pending} pending changes after {timeout_s} s")
 
 
-def stored_changes(sessions: Any, plan: str) -> dict[int, Change]:
+def stored_changes(sessions: Any, plan: str) -> dict[int, ChangeRow]:
     with sessions() as session:
-        return {row.id: row for row in session.scalars(select(Change).where(Change.plan_id == plan))}
+        return {row.id: row for row in session.scalars(select(ChangeRow).where(ChangeRow.plan_id == plan))}
 
 
 # -- the burst on two servers -------------------------------------------------------------------
@@ -277,7 +278,7 @@ class Burst:
     samples: dict[str, str] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     unreadable: list[tuple[int, int]] = field(default_factory=list)  # (change, status) right after its 202
-    stored: dict[int, Change] = field(default_factory=dict)
+    stored: dict[int, ChangeRow] = field(default_factory=dict)
     versions: list[dict[str, Any]] = field(default_factory=list)
     solves: list[dict[str, Any]] = field(default_factory=list)
     logs: str = ""

@@ -104,7 +104,9 @@ class Plan:
 def create_plan(server: str, directory: Path, scenario: dict[str, Any]) -> Plan:
     """A plan made with ``negotiator plans create`` and a token per stakeholder from ``plans token``."""
     path = write_scenario(directory, scenario)
-    plan_id = ok(negotiator("plans", "create", str(path), server=server, token=ADMIN_TOKEN)).strip()
+    # A rehearsal: the scenario's March 2026 horizon on its own clock.
+    created = negotiator("plans", "create", str(path), "--clock", "scenario", server=server, token=ADMIN_TOKEN)
+    plan_id = ok(created).strip()
     tokens = {
         stakeholder["id"]: ok(
             negotiator("plans", "token", plan_id, stakeholder["id"], server=server, token=ADMIN_TOKEN)

@@ -30,6 +30,7 @@ from tests.factories import (
 TOP_KEYS = {"schema_version", "scenario", "slot_minutes", "steps", "versions"}
 VERSION_KEYS = {
     "version",
+    "clock",  # SPEC 11: whose time ``now`` is; a replay's is the scenario's
     "now",
     "status",
     "objective",
@@ -38,6 +39,8 @@ VERSION_KEYS = {
     "windows",
     "unscheduled",
     "moved",
+    "added",
+    "removed",
     "moved_announced",
 }
 WINDOW_KEYS = {"request", "start", "end", "impact", "impact_by_region"}
@@ -319,6 +322,7 @@ def test_json_output_has_the_keys_of_spec_section_8(unschedulable: Path) -> None
     assert output["versions"]
     for version in output["versions"]:
         assert set(version) == VERSION_KEYS
+        assert version["clock"] == "scenario"
         assert UTC_INSTANT.match(version["now"])
         assert version["status"] in {"optimal", "feasible", "infeasible"}
         for window in version["windows"]:

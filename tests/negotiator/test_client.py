@@ -54,7 +54,10 @@ def test_plans_create_sends_unquoted_yaml_timestamps_and_csv_profiles(server: st
         "stakeholders: [{id: boss, role: approver}]\n"
     )
 
-    plan_id = ok(negotiator("plans", "create", str(tmp_path / "scenario.yaml"), server=server, token=ADMIN_TOKEN))
+    created = negotiator(
+        "plans", "create", str(tmp_path / "scenario.yaml"), "--clock", "scenario", server=server, token=ADMIN_TOKEN
+    )
+    plan_id = ok(created)
     token = ok(negotiator("plans", "token", plan_id.strip(), "boss", server=server, token=ADMIN_TOKEN)).strip()
     plan = Plan(server=server, id=plan_id.strip(), tokens={"boss": token})
 
@@ -301,3 +304,40 @@ def test_a_plan_without_steps_takes_a_second_change(server: str, tmp_path: Path)
     approved = plan.run("approve", plan.id, "2", by="boss")
 
     assert approved.exit_code == 0, approved.stderr
+
+
+def test_counter_shows_the_impact_against_the_current_window_and_exits_1_when_not_allowed(plan: Plan) -> None:
+    vetoed = plan.version(1)["windows"][0]
+    veto_r1(plan)  # veto:0 on r1's first window
+
+    refused = plan.run("counter", plan.id, "r1", vetoed["start"], by="eu-rep")
+    allowed = plan.run("counter", plan.id, "r1", "2026-03-03T15:00:00Z", "--format", "json", by="eu-rep")
+
+    assert refused.exit_code == 1
+    assert f"r1 at {vetoed['start']}: 6,000 user-minutes" in refused.stdout
+    assert "not allowed: veto:0" in refused.stdout
+    assert allowed.exit_code == 0
+    answer = json.loads(allowed.stdout)
+    assert (answer["allowed"], answer["blocked_by"], answer["impact"]) == (True, [], 6000.0)
+    assert answer["current_impact"] == plan.version()["windows"][0]["impact"]
+    assert plan.version()["version"] == 2  # a counter changes nothing
+
+
+def test_pin_fixes_a_request_where_an_approver_says(plan: Plan) -> None:
+    lines = ok(plan.run("pin", plan.id, "r1", "2026-03-03T15:00:00Z", "--wait", by="boss")).splitlines()
+
+    assert lines[1].endswith("accepted into version 2")
+    assert plan.version()["windows"][0]["start"] == "2026-03-03T15:00:00Z"
+
+
+def test_override_lifts_a_veto_when_a_second_approver_agrees(server: str, tmp_path: Path) -> None:
+    scenario = client_scenario()
+    scenario["stakeholders"].append({"id": "boss2", "role": "approver"})
+    plan = create_plan(server, tmp_path, scenario)
+    veto_r1(plan)
+
+    first = ok(plan.run("override", plan.id, "veto:0", "--reason", "exams over", "--wait", by="boss"))
+    second = ok(plan.run("override", plan.id, "veto:0", "--wait", by="boss2"))
+
+    assert first.splitlines()[1].endswith("accepted: waiting for a second approver")
+    assert second.splitlines()[1].endswith("accepted into version 3")

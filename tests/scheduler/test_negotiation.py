@@ -19,9 +19,9 @@ from engine_factories import reference_impact_by_region, single_request_violatio
 
 from scheduler.domain import TimeRange, Version, Window
 from scheduler.explain import explain_version
-from scheduler.negotiation import Replay, replay
+from scheduler.negotiation import Negotiation, Replay, WindowStarted, replay, rules_against
 from scheduler.report import replay_json
-from scheduler.scenario import load_data, load_file
+from scheduler.scenario import Step, load_data, load_file
 from scheduler.solver import solve
 from tests.factories import (
     make_event,
@@ -588,6 +588,141 @@ def test_at_moves_now_and_notice_counts_from_the_new_now() -> None:
     # From the old now the flat profile would put it at 02:00; from 05:30 + 2h the first slot is 08:00.
     assert _window(run.final, "r2").start == _at(8)
     assert _window(run.final, "r1").start == _at(0)  # started: stays
+
+
+def test_a_kept_window_keeps_the_notice_it_was_given() -> None:
+    # r1 goes to 02:00 at 00:00 with 2 h notice; at 01:00 a change elsewhere leaves 02:00 the best
+    # start, and r1 stays there although 01:00 + 2 h is later than 02:00.
+    requests = [
+        make_request("r1", notice="2h", requested_by="ops", regions=["eu"], services=["web"]),
+        make_request("r2", regions=["us"]),
+    ]
+    run = _run(make_objection("r2", "boss", at=_iso(1), kind="soft"), requests=requests)
+
+    assert _window(run.versions[0], "r1").start == _at(2)
+    assert run.steps[0].accepted is True
+    assert _window(run.final, "r1").start == _at(2)
+    assert run.final.unscheduled == ()
+
+
+def test_a_moved_window_needs_notice_from_the_new_now() -> None:
+    requests = [make_request("r1", notice="2h", requested_by="ops", regions=["eu"], services=["web"])]
+    veto = make_objection("r1", "boss", at=_iso(1), avoid=[{"start": _iso(2), "end": _iso(3)}])
+    run = _run(veto, requests=requests)
+
+    # 03:00 is free of the veto and is exactly 01:00 + 2 h: the first start the notice allows.
+    assert _window(run.final, "r1").start == _at(3)
+
+
+def test_a_live_negotiation_counts_a_window_starting_now_as_started() -> None:
+    problem = load_data(
+        make_scenario(
+            services=SERVICES,
+            regions=[make_region("eu"), make_region("us", timezone="America/New_York")],
+            stakeholders=STAKEHOLDERS,
+        )
+    ).problem
+    live = Negotiation.open(problem, live=True)
+    assert _window(live.current, "r1").start == T0 == problem.now
+
+    refused = live.apply(Step(index=0, action="withdraw", by="boss", request_id="r1"))
+
+    assert refused.accepted is False
+    assert refused.reason == "the window of 'r1' started at 2026-03-02T00:00:00Z: it cannot be withdrawn"
+    with pytest.raises(WindowStarted, match="cannot be moved"):
+        live.check(Step(index=1, action="pin", by="boss", request_id="r1", start=_at(5)))
+    # A replay's clock is section 7's: the same window at its now has not started yet.
+    replayed = Negotiation.open(problem)
+    assert replayed.apply(Step(index=0, action="withdraw", by="boss", request_id="r1")).accepted is True
+
+
+def test_a_done_window_stays_in_later_versions_as_history() -> None:
+    requests = [make_request("r1", requested_by="ops"), make_request("r2", resources=["db"])]
+    later = make_step("submit", "boss", at=_iso(30), request=make_request("r3", resources=["db"]))
+    run = _run(later, requests=requests)
+
+    assert _window(run.versions[0], "r1").start == T0  # over by 01:00, long before now is 30:00
+    assert _window(run.final, "r1") == _window(run.versions[0], "r1")
+    assert run.final.moved == ()
+
+
+def test_versions_list_the_requests_they_add_and_remove() -> None:
+    run = _run(
+        make_step("submit", "ops", request=make_request("r2", regions=["eu"])),
+        make_step("withdraw", "ops", request="r1"),
+    )
+
+    assert [(v.added, v.removed) for v in run.versions] == [((), ()), (("r2",), ()), ((), ("r1",))]
+    final = replay_json(run)["versions"][-1]
+    assert (final["added"], final["removed"], final["moved"]) == ([], ["r1"], [])
+
+
+# --- vetoes and blackouts that stay ----------------------------------------------------------------
+
+FIRST_HALF_DAY = [{"start": _iso(0), "end": _iso(12)}]
+TWO_APPROVERS = [*STAKEHOLDERS, make_stakeholder("boss2", "approver")]
+
+
+def _resubmitted(**overrides: Any) -> dict[str, Any]:
+    return make_step("submit", "ops", request=make_request(regions=["eu"], services=["web"], **overrides))
+
+
+def test_a_request_withdrawn_and_submitted_again_keeps_its_veto() -> None:
+    run = _run(
+        make_objection("r1", "boss", avoid=FIRST_HALF_DAY),
+        make_step("withdraw", "ops", request="r1"),
+        _resubmitted(id="r1"),
+    )
+
+    assert [step.accepted for step in run.steps] == [True, True, True]
+    assert _window(run.versions[1], "r1").start == _at(12)
+    assert _window(run.final, "r1").start == _at(12)  # not back at 00:00, inside the veto
+    assert [o.rule for o in run.problems[-1].objections_on("r1")] == ["veto:0"]
+
+
+def test_a_request_that_replaces_a_withdrawn_one_takes_over_its_vetoes() -> None:
+    run = _run(
+        make_objection("r1", "boss", avoid=FIRST_HALF_DAY),
+        make_step("withdraw", "ops", request="r1"),
+        _resubmitted(id="r1-again", replaces="r1"),
+        _resubmitted(id="r9", replaces="r1-again"),
+    )
+
+    assert _window(run.final, "r1-again").start == _at(12)
+    assert [o.request for o in run.problems[-1].objections if o.rule == "veto:0"] == ["r1-again"]
+    assert run.steps[3].accepted is False
+    assert run.steps[3].reason == "replaces 'r1-again': only a withdrawn request can be replaced"
+
+
+def test_removing_a_blackout_takes_two_different_approvers() -> None:
+    blackout = make_event("freeze", start=_iso(0), end=_iso(12), weight=None, blackout=True)
+    remove = {"action": "remove_event", "event": "freeze"}
+    run = _run(
+        make_step(by="eu-web", **remove),
+        make_step(by="boss", **remove),
+        make_step(by="boss", **remove),
+        make_step(by="boss2", **remove),
+        events=[blackout],
+        stakeholders=TWO_APPROVERS,
+    )
+
+    assert [(step.accepted, step.reason) for step in run.steps] == [
+        (False, "a representative cannot remove events"),
+        (True, "waiting for a second approver"),
+        (False, "boss proposed this removal already: a second, different approver must agree"),
+        (True, None),
+    ]
+    assert _window(run.versions[0], "r1").start == _at(12)
+    assert len(run.versions) == 2  # only the second approver's removal makes a version
+    assert run.problems[-1].events == ()
+    assert "event:freeze" not in rules_against(run.problems[-1], run.problems[-1].request_by_id["r1"], _at(0))
+
+
+def test_one_approver_removes_a_weighted_event() -> None:
+    run = _run(make_step("remove_event", "boss", event="e1"), events=[make_event("e1", weight=5)])
+
+    assert run.steps[0].accepted is True
+    assert run.problems[-1].events == ()
 
 
 # --- stability -----------------------------------------------------------------------------------
