@@ -10,7 +10,15 @@ from scheduler.candidates import Candidates, build_candidates
 from scheduler.domain import Problem, Version
 from scheduler.greedy import Placement
 from scheduler.impact import ImpactModel
-from scheduler.rules import Blocked, covering_rules
+from scheduler.rules import (
+    Blocked,
+    after_rule,
+    before_end,
+    clashing_starts,
+    covering_rules,
+    resource_rule,
+    shared_resource,
+)
 
 TIME_LIMIT = "time-limit"
 
@@ -43,9 +51,9 @@ def placement_rules(
     for predecessor in candidate.request.after:
         start = placement.get(predecessor)
         if start is None or predecessor not in candidates:
-            blocked.append(Blocked(f"after:{predecessor}", np.ones(count, dtype=bool)))
+            blocked.append(Blocked(after_rule(predecessor), np.ones(count, dtype=bool)))
         else:
-            blocked.append(Blocked(f"after:{predecessor}", every < start + candidates[predecessor].slots))
+            blocked.append(Blocked(after_rule(predecessor), before_end(every, start, candidates[predecessor].slots)))
     windows = placement if holders is None else holders
     holding = holding if holding is not None else by_resource(candidates)
     sharing = dict.fromkeys(other for r in sorted(candidate.request.resources) for other in holding.get(r, ()))
@@ -54,10 +62,12 @@ def placement_rules(
         if start is None or other_id == candidate.id:
             continue
         other = candidates[other_id]
-        shared = candidate.request.resources & other.request.resources
+        resource = shared_resource(candidate.request, other.request)
+        assert resource is not None  # ``holding`` lists only requests holding one of its resources
+        first, stop = clashing_starts(start, other.slots, candidate.slots)
         overlapping = np.zeros(count, dtype=bool)
-        overlapping[max(start - candidate.slots + 1, 0) : start + other.slots] = True
-        blocked.append(Blocked(f"resource:{min(shared)} with request:{other_id}", overlapping))
+        overlapping[max(int(first), 0) : int(stop)] = True
+        blocked.append(Blocked(resource_rule(resource, other_id), overlapping))
     return blocked
 
 
@@ -84,8 +94,8 @@ def unscheduled_reasons(
     # gone; where that leaves room, the search's limit is the reason.
     fixed = {i: start for i, start in placement.items() if candidates[i].fixed}
     rules = [*candidate.rules, *placement_rules(candidate, placement, candidates, holders=fixed, holding=holding)]
-    settled = {f"after:{p}" for p in candidate.request.after if p not in candidates or candidates[p].fixed}
-    certain = [rule for rule in rules if not rule.rule.startswith("after:") or rule.rule in settled]
+    moving = {after_rule(p) for p in candidate.request.after if p in candidates and not candidates[p].fixed}
+    certain = [rule for rule in rules if rule.rule not in moving]
     if not (everywhere & ~np.logical_or.reduce([rule.starts for rule in certain])).any():
         return covering_rules(certain, everywhere)
     return (*covering_rules(rules, everywhere), TIME_LIMIT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.candidates import Candidates, IntArray
+from scheduler.rules import before_end, clashes
 
 Placement = dict[str, int | None]  # request id -> start slot, or None when unscheduled
 
@@ -30,6 +31,7 @@ def most_constrained_first(
     for i, c in enumerate(group):
         free[i, c.starts] = True
     slots = np.array([c.slots for c in group], dtype=np.int64)
+    every = np.arange(count)
     ranked = [c.starts[order[c.id] if order is not None else c.ranked()] for c in group]
     listed: dict[str, list[int]] = {}
     for i, c in enumerate(group):
@@ -70,16 +72,14 @@ def most_constrained_first(
             others = holders[resource][~done[holders[resource]]]
             if not len(others):
                 continue
-            # Starts of the others whose window would overlap [start, end).
-            low = max(start - int(slots[others].max()) + 1, 0)
-            columns = np.arange(low, end)
-            overlapping = columns[None, :] > start - slots[others][:, None]
+            low = max(start - int(slots[others].max()) + 1, 0)  # no start before this can clash
+            overlapping = clashes(np.arange(low, end)[None, :], slots[others][:, None], start, candidate.slots)
             stretch = free[others, low:end]
             lost = (stretch & overlapping).sum(axis=1)
             free[others, low:end] = stretch & ~overlapping
             free_count[others] -= lost  # inf stays inf for those still waiting
         for successor in successors.get(chosen, []):
-            free[successor, :end] = False
+            free[successor] &= ~before_end(every, start, candidate.slots)
             waiting[successor] -= 1
             if waiting[successor] == 0:
                 free_count[successor] = free[successor].sum()

@@ -13,7 +13,7 @@ from datetime import datetime
 from scheduler.domain import Objection, Problem, Request, Stakeholder, TimeRange, Version
 from scheduler.errors import StepRejected
 from scheduler.impact import impact_at
-from scheduler.rules import blocked_starts
+from scheduler.rules import after_rule, before_end, blocked_starts, clashes, resource_rule, shared_resource
 from scheduler.scenario import Scenario, Step
 from scheduler.solver import Planner
 from scheduler.state import NegotiationState
@@ -412,11 +412,15 @@ class Negotiation:
         """What the windows that cannot move (started, pinned) and ``after`` say against ``start``."""
         problem = self.problem
         windows = self.current.window_by_request
+        grid = problem.grid
+        index = grid.first_at_or_after(start)
         taken = []
         for predecessor in request.after:
             before = windows.get(predecessor)
-            if before is None or start < before.end:
-                taken.append(f"after:{predecessor}")
+            if before is None or before_end(
+                index, grid.first_at_or_after(before.start), grid.slots_for(before.end - before.start)
+            ):
+                taken.append(after_rule(predecessor))
         immovable = {w.request: w.start for w in self.current.windows if self.has_started(w.start, problem.now)}
         immovable.update({r: s for r, s in self.pinned.items() if r != request.id})
         return taken + _clashes(problem, request, start, immovable)
@@ -510,15 +514,16 @@ def _forbidden(problem: Problem, request: Request, start: datetime) -> bool:
 def _clashes(problem: Problem, request: Request, start: datetime, windows: dict[str, datetime]) -> list[str]:
     """``resource:R with request:X`` for each of ``windows`` that the window at ``start`` would overlap."""
     grid = problem.grid
-    end = start + grid.slots_for(request.duration) * grid.slot
-    clashes = []
+    index, slots = grid.first_at_or_after(start), grid.slots_for(request.duration)
+    found = []
     for other_id, other_start in windows.items():
         other = problem.request_by_id.get(other_id)
-        if other is None or not other.resources & request.resources:
+        resource = shared_resource(request, other) if other is not None else None
+        if other is None or resource is None:
             continue
-        if start < other_start + grid.slots_for(other.duration) * grid.slot and other_start < end:
-            clashes.append(f"resource:{min(other.resources & request.resources)} with request:{other_id}")
-    return clashes
+        if clashes(index, slots, grid.first_at_or_after(other_start), grid.slots_for(other.duration)):
+            found.append(resource_rule(resource, other_id))
+    return found
 
 
 def _require(stakeholder: Stakeholder, roles: tuple[str, ...], what: str) -> None:

@@ -10,7 +10,6 @@ most-constrained-first greedy, which is also where the search starts.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from scheduler.bounds import price
 from scheduler.candidates import Candidates, IntArray
 from scheduler.domain import Status
 from scheduler.greedy import Placement, most_constrained_first, placed_count
+from scheduler.rules import before_end, clashes
 from scheduler.search import Search
 
 _PRECISION = 2**52
@@ -185,20 +185,21 @@ def _worth_considering(group: list[Candidates]) -> dict[str, IntArray]:
 def _fits(group: list[Candidates], placement: Placement) -> bool:
     """Whether a placement keeps every resource and ``after`` rule of the group."""
     by_id = {c.id: c for c in group}
-    held: dict[str, list[tuple[int, int]]] = {}
+    held: dict[str, list[tuple[int, int]]] = {}  # resource -> (start, slots) of the windows holding it
     for c in group:
         start = placement[c.id]
         if start is None:
             continue
         for predecessor in c.request.after:
             before = placement.get(predecessor)
-            if before is None or start < before + by_id[predecessor].slots:
+            if before is None or before_end(start, before, by_id[predecessor].slots):
                 return False
         for resource in c.request.resources:
-            held.setdefault(resource, []).append((start, start + c.slots))
-    for spans in held.values():
-        spans.sort()
-        if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)):
+            held.setdefault(resource, []).append((start, c.slots))
+    for windows in held.values():
+        # Sorted by start, a window can only clash with the one before it.
+        starts, lengths = np.array(sorted(windows), dtype=np.int64).reshape(-1, 2).T
+        if clashes(starts[1:], lengths[1:], starts[:-1], lengths[:-1]).any():
             return False
     return True
 

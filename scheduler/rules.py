@@ -1,7 +1,9 @@
-"""The hard rules of SPEC section 5 that concern one request, one named function each.
+"""The hard rules of SPEC section 5, one named function each.
 
-Each rule returns the starts (slot indices 0..count-1) it forbids under the id that appears in
-``reasons``. Rules between requests (resources, ``after``) live in the optimizer.
+Each rule of one request returns the starts (slot indices 0..count-1) it forbids under the id
+that appears in ``reasons``. The two rules between requests (a shared resource, ``after``) say
+which starts a placed window takes from another request, and under which id; the greedy, the
+fit check, the explanations and the negotiation all ask them.
 """
 
 from __future__ import annotations
@@ -130,3 +132,47 @@ def covering_rules(rules: list[Blocked], universe: BoolArray) -> tuple[str, ...]
             chosen.remove(rule)
     order = {id(rule): i for i, rule in enumerate(rules)}
     return tuple(dict.fromkeys(rule.rule for rule in sorted(chosen, key=lambda rule: order[id(rule)])))
+
+
+# --- Rules between requests -------------------------------------------------------------------
+
+
+def resource_rule(resource: str, holder: str) -> str:
+    """The reason id of a start taken by ``holder``'s window on ``resource``."""
+    return f"resource:{resource} with request:{holder}"
+
+
+def after_rule(predecessor: str) -> str:
+    """The reason id of a start taken because ``predecessor`` has not ended (or has no window)."""
+    return f"after:{predecessor}"
+
+
+def shared_resource(first: Request, second: Request) -> str | None:
+    """The resource two requests would clash on (the first in name order), or None."""
+    shared = first.resources & second.resources
+    return min(shared) if shared else None
+
+
+Slots = int | NDArray[np.int64]  # one slot index or length, or an array of them
+
+
+def clashing_starts(held: Slots, length: Slots, slots: Slots) -> tuple[Slots, Slots]:
+    """The starts [first, stop) of a ``slots``-slot window that overlap a window of ``length`` slots at ``held``.
+
+    Windows that share a resource never overlap; touching end to start is fine.
+    """
+    return held - slots + 1, held + length
+
+
+def clashes(starts: Slots, slots: Slots, held: Slots, length: Slots) -> BoolArray:
+    """Which ``starts`` of ``slots``-slot windows overlap a window of ``length`` slots at ``held``."""
+    first, stop = clashing_starts(held, length, slots)
+    return np.asarray((starts >= first) & (starts < stop))
+
+
+def before_end(starts: Slots, held: Slots, length: Slots) -> BoolArray:
+    """Which ``starts`` come before the end of a window of ``length`` slots at ``held``.
+
+    A request starts no earlier than the requests it comes ``after`` end.
+    """
+    return np.asarray(starts < held + length)
