@@ -60,9 +60,12 @@ def live(tmp_path: Path) -> Iterator[str]:
 
 
 def new_plan(base: str) -> tuple[str, dict[str, str]]:
-    """A plan of ``plan_scenario()`` once its opening versions are solved; tokens by stakeholder."""
+    """A rehearsal of ``plan_scenario()`` once its opening versions are solved; tokens by stakeholder.
+
+    A rehearsal keeps the scenario's March 2026 clock: a live plan would start on today's.
+    """
     with httpx.Client(base_url=base, headers=ADMIN, timeout=10) as client:
-        plan = client.post("/v1/plans", json=plan_scenario()).json()["id"]
+        plan = client.post("/v1/plans", params={"clock": "scenario"}, json=plan_scenario()).json()["id"]
         tokens = {
             who: client.post(f"/v1/plans/{plan}/stakeholders/{who}/tokens").json()["token"]
             for who in ("boss", "rep-eu")
