@@ -297,7 +297,9 @@ async def send_burst(
         queue.put_nowait(index)
 
     async def client(number: int) -> None:
-        async with httpx.AsyncClient(timeout=90) as http:
+        # Connections idle longer than the server's keep-alive (uvicorn: 5 s) are dropped by the
+        # client first: reusing one as the server closes it fails with ReadError, whatever the app.
+        async with httpx.AsyncClient(timeout=90, limits=httpx.Limits(keepalive_expiry=2.0)) as http:
             turn = number
             while not queue.empty():
                 index = queue.get_nowait()
