@@ -292,7 +292,6 @@ def wait_for(service: Service, plan: str, change_id: int, timeout_s: float) -> M
 
 
 def send_change(
-    service: Service,
     plan: str,
     method: str,
     path: str,
@@ -301,16 +300,19 @@ def send_change(
     key: str | None,
     wait: bool,
     wait_timeout: float,
+    server: str,
+    token: str | None,
 ) -> None:
     """Send a change, print its id, and with ``wait`` what became of it (exit 1 if refused)."""
-    accepted = service.call(method, path, body=body, key=key or str(uuid.uuid4()))
-    change_id = int(accepted["change"])
-    typer.echo(change_id)
-    if wait:
-        change = wait_for(service, plan, change_id, wait_timeout)
-        typer.echo(f"change {change_id} {outcome(change)}")
-        if change["status"] == "refused":
-            raise typer.Exit(EXIT_FAILED)
+    with Service(server, token) as service:
+        accepted = service.call(method, path, body=body, key=key or str(uuid.uuid4()))
+        change_id = int(accepted["change"])
+        typer.echo(change_id)
+        if wait:
+            change = wait_for(service, plan, change_id, wait_timeout)
+            typer.echo(f"change {change_id} {outcome(change)}")
+            if change["status"] == "refused":
+                raise typer.Exit(EXIT_FAILED)
 
 
 def print_json(body: Any) -> None:
@@ -392,17 +394,17 @@ def object_to(
         "at": at,
     }
     body = {key: value for key, value in body.items() if value is not None}
-    with Service(server, token) as service:
-        send_change(
-            service,
-            plan,
-            "POST",
-            plan_path(plan, "objections"),
-            body=body,
-            key=idempotency_key,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
+    send_change(
+        plan,
+        "POST",
+        plan_path(plan, "objections"),
+        body=body,
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()
@@ -416,16 +418,16 @@ def approve(
     token: Token = None,
 ) -> None:
     """Approve a version (approvers): its windows become announced. Refused unless it is the latest."""
-    with Service(server, token) as service:
-        send_change(
-            service,
-            plan,
-            "POST",
-            plan_path(plan, "versions", version, "approve"),
-            key=idempotency_key,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
+    send_change(
+        plan,
+        "POST",
+        plan_path(plan, "versions", version, "approve"),
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()
@@ -440,17 +442,17 @@ def submit(
 ) -> None:
     """Submit a maintenance request (requesters, approvers). Prints the change's id."""
     body = checked_body(file, RequestIn, "request")
-    with Service(server, token) as service:
-        send_change(
-            service,
-            plan,
-            "POST",
-            plan_path(plan, "requests"),
-            body=body,
-            key=idempotency_key,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
+    send_change(
+        plan,
+        "POST",
+        plan_path(plan, "requests"),
+        body=body,
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()
@@ -464,16 +466,16 @@ def withdraw(
     token: Token = None,
 ) -> None:
     """Withdraw a request (its requester, approvers). Prints the change's id."""
-    with Service(server, token) as service:
-        send_change(
-            service,
-            plan,
-            "DELETE",
-            plan_path(plan, "requests", request),
-            key=idempotency_key,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
+    send_change(
+        plan,
+        "DELETE",
+        plan_path(plan, "requests", request),
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()
@@ -488,17 +490,17 @@ def events(
 ) -> None:
     """Declare a critical event (representatives inside their scope, approvers). Prints the change's id."""
     body = checked_body(file, EventIn, "event")
-    with Service(server, token) as service:
-        send_change(
-            service,
-            plan,
-            "POST",
-            plan_path(plan, "events"),
-            body=body,
-            key=idempotency_key,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
+    send_change(
+        plan,
+        "POST",
+        plan_path(plan, "events"),
+        body=body,
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()
@@ -541,17 +543,17 @@ def pin(
 ) -> None:
     """Fix a request at a start (approvers). Prints the change's id."""
     body = {key: value for key, value in {"request": request, "start": start, "reason": reason}.items() if value}
-    with Service(server, token) as service:
-        send_change(
-            service,
-            plan,
-            "POST",
-            plan_path(plan, "pins"),
-            body=body,
-            key=idempotency_key,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
+    send_change(
+        plan,
+        "POST",
+        plan_path(plan, "pins"),
+        body=body,
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()
@@ -567,17 +569,17 @@ def override(
 ) -> None:
     """Lift a veto (approvers): the first approver's override waits for a second, different one."""
     body = {key: value for key, value in {"veto": veto, "reason": reason}.items() if value}
-    with Service(server, token) as service:
-        send_change(
-            service,
-            plan,
-            "POST",
-            plan_path(plan, "overrides"),
-            body=body,
-            key=idempotency_key,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
+    send_change(
+        plan,
+        "POST",
+        plan_path(plan, "overrides"),
+        body=body,
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
 
 
 @app.command()

@@ -24,6 +24,7 @@ from ortools.sat.python import cp_model
 
 from scheduler.candidates import Candidates, IntArray
 from scheduler.greedy import Placement
+from scheduler.rules import starts_overlapping
 
 _SUB_WORK = 0.1  # deterministic seconds a sub-solve may use
 _LEAST_WORK = 0.01  # the least a sub-solve is charged, so that searching tiny components ends
@@ -69,7 +70,10 @@ class Search:
             for p in predecessors:
                 self.successors[p].append(i)
         self.resources = sorted({r for c in group for r in c.request.resources})
-        self.holders = {r: [i for i, c in enumerate(group) if r in c.request.resources] for r in self.resources}
+        self.holders: dict[str, list[int]] = {r: [] for r in self.resources}
+        for i, c in enumerate(group):
+            for resource in c.request.resources:
+                self.holders[resource].append(i)
         # owner[r][s]: the request whose window holds resource r in slot s, or -1.
         self.owner = {r: np.full(self.count, -1, dtype=np.int64) for r in self.resources}
         for i in range(len(group)):
@@ -227,10 +231,7 @@ class Search:
         mask[max(end - c.slots + 1, 0) :] = False
         for resource in c.request.resources:
             held = self.owner[resource]
-            blocked = (held >= 0) & ~np.isin(held, list(freed))
-            counts = np.concatenate(([0], np.cumsum(blocked, dtype=np.int64)))
-            ends = np.minimum(np.arange(self.count) + c.slots, self.count)
-            mask &= counts[ends] - counts[: self.count] == 0
+            mask &= ~starts_overlapping((held >= 0) & ~np.isin(held, list(freed)), c.slots)
         for p in self.predecessors[i]:
             if p not in freed:
                 if self.start[p] < 0:
