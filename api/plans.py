@@ -18,6 +18,7 @@ from api import audit
 from api.errors import Conflict, Forbidden, NotFound, Unauthorized
 from api.models import AuditRow, ChangeRow, IdempotentReplyRow, PlanRow, TokenRow, VersionRow
 from api.solving import Locks, PlanClock, Plans
+from scheduler.authority import may
 from scheduler.domain import Problem
 from scheduler.errors import ScenarioError, StepRejected
 from scheduler.negotiation import StepResult, WindowStarted
@@ -228,7 +229,7 @@ def check_clock(problem: Problem, *, clock: str, by: str) -> None:
     if clock == "live":
         raise ScenarioError("at", "a live plan runs on the server's clock: send the change without 'at'")
     stakeholder = problem.stakeholder_by_id.get(by)
-    if stakeholder is None or stakeholder.role != "approver":
+    if not may(stakeholder, "move_clock"):
         raise Forbidden("only an approver may move a rehearsal's clock with 'at'")
 
 

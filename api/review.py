@@ -28,6 +28,7 @@ from api.deps import Admin, Principal, StakeholderRef
 from api.errors import ApiError, Forbidden, Unauthorized
 from api.models import ChangeRow
 from api.solving import Locks, Plans
+from scheduler.authority import may
 from scheduler.errors import ScenarioError
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -107,7 +108,7 @@ def review_router(wiring: Wiring) -> APIRouter:
             "role": stakeholder.role if stakeholder else "admin",
             "csrf": csrf_token(token, plan_id),
             "message": message,
-            "can_approve": stakeholder is not None and stakeholder.role == "approver",
+            "can_approve": may(stakeholder, "approve"),
             **views.page(
                 history.up_to(stored[-1]["version"]), stakeholder=stakeholder, versions=stored, changes=changes
             ),

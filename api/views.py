@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from scheduler.authority import may
 from scheduler.domain import Problem, Stakeholder, Version
 from scheduler.explain import explain_version
 from scheduler.heatmap import Heatmap, heatmap
 from scheduler.negotiation import Replay
-from scheduler.notices import scope_meets
 from scheduler.report import window_json
 from scheduler.timeline import format_utc, to_local
 
@@ -183,12 +183,10 @@ def windows(version: Version, problem: Problem) -> list[dict[str, Any]]:
 
 def objectable(problem: Problem, version: Version, stakeholder: Stakeholder | None) -> list[dict[str, str]]:
     """The windows a stakeholder may object to: approvers any, representatives those meeting their scope."""
-    if stakeholder is None or stakeholder.role not in ("representative", "approver"):
-        return []
     out = []
     for window in version.windows:
         request = problem.request_by_id[window.request]
-        if scope_meets(stakeholder, request):
+        if may(stakeholder, "object", request=request):
             out.append({"request": request.id, "title": request.title, "start": format_utc(window.start)})
     return out
 

@@ -29,8 +29,9 @@ from api.background import Background
 from api.db import utcnow
 from api.errors import Forbidden, NotFound
 from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
+from scheduler.authority import concerns
 from scheduler.domain import Problem, Version
-from scheduler.notices import WindowChange, changes_between, concerns, reminders_due
+from scheduler.notices import WindowChange, changes_between, reminders_due
 from scheduler.report import window_json
 from scheduler.timeline import SlotGrid, format_duration, format_utc
 

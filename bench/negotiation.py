@@ -21,8 +21,8 @@ from engine import generate, peak_rss_mb
 
 from scheduler.domain import Stakeholder
 from scheduler.negotiation import Negotiation
-from scheduler.scenario import Step
 from scheduler.solver import solve
+from scheduler.steps import Object
 
 OBJECTIONS = 5
 
@@ -40,7 +40,7 @@ def main() -> None:
     targets = [window.request for window in windows[:: len(windows) // OBJECTIONS]]
     for index, request in enumerate(targets[:OBJECTIONS]):
         before = negotiation.current
-        step = Step(index=index, action="object", by=approver.id, request_id=request, kind="veto")
+        step = Object(index=index, by=approver.id, request_id=request, kind="veto")
         started = time.perf_counter()
         result = negotiation.apply(step)
         elapsed = time.perf_counter() - started

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from scheduler.domain import Problem, Version, Window
 from scheduler.explain import WhyHere, explain_version
-from scheduler.negotiation import Counter, Replay, StepResult
+from scheduler.negotiation import CounterResult, Replay, StepResult
 from scheduler.timeline import format_utc, to_local
 
 
@@ -134,7 +134,7 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None, 
     return Panel(Group(*parts), title=f"version {version.version}", title_align="left")
 
 
-def counter_text(step: StepResult, counter: Counter) -> Text:
+def counter_text(step: StepResult, counter: CounterResult) -> Text:
     verdict = "allowed" if counter.allowed else f"not allowed ({', '.join(counter.blocked_by)})"
     line = f"step {step.index}: {step.by} proposes {format_utc(counter.start)}: impact {user_minutes(counter.impact)}"
     if counter.current_impact is not None:

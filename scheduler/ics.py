@@ -10,9 +10,9 @@ from datetime import datetime
 
 from icalendar import Calendar, Event
 
+from scheduler.authority import concerns
 from scheduler.domain import Request, Stakeholder, Version, Window
 from scheduler.negotiation import Replay
-from scheduler.notices import concerns
 
 PRODUCT_ID = "-//maintenance-negotiator//EN"
 

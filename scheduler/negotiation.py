@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from scheduler.domain import Objection, Problem, Request, Stakeholder, TimeRange, Version
+from scheduler import steps
+from scheduler.authority import Deed, refusal
+from scheduler.domain import Event, Objection, Problem, Request, Stakeholder, TimeRange, Version
 from scheduler.errors import StepRejected
 from scheduler.impact import impact_at
 from scheduler.rules import after_rule, before_end, blocked_starts, clashes, resource_rule, shared_resource
-from scheduler.scenario import Scenario, Step
+from scheduler.scenario import Scenario
 from scheduler.solver import Planner
 from scheduler.state import NegotiationState
+from scheduler.steps import Step
 from scheduler.timeline import format_utc
 
 
@@ -29,7 +32,7 @@ class WindowStarted(StepRejected):
 
 
 @dataclass(frozen=True)
-class Counter:
+class CounterResult:
     """What a counter-proposal would do: its impact against the current window, and what forbids it."""
 
     start: datetime
@@ -48,7 +51,7 @@ class StepResult:
     accepted: bool
     version: int | None = None  # the version the step produced (approve: the version it approved)
     reason: str | None = None  # why a step was refused
-    counter: Counter | None = None
+    counter: CounterResult | None = None
 
 
 @dataclass(frozen=True)
@@ -223,60 +226,60 @@ class Negotiation:
         """``take`` without the clock, raising StepRejected for a refused step."""
         said = (step.index, step.action, step.by)
         stakeholder = self._stakeholder(step.by)
-        if step.action == "approve":
-            self._approve(stakeholder, step)
-            return StepResult(*said, accepted=True, version=self.current.version), False
-        if step.action == "counter":
-            return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
-        if step.action in LIFTS:
-            if not LIFTS[step.action](self, stakeholder, step):
-                return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
-        else:
-            self.problem = ACTIONS[step.action](self, stakeholder, step)
+        match step:
+            case steps.Approve():
+                self._approve(stakeholder, step)
+                return StepResult(*said, accepted=True, version=self.current.version), False
+            case steps.Counter():
+                return StepResult(*said, accepted=True, counter=self._counter(stakeholder, step)), False
+            # Lifting a veto or a blackout takes two different approvers: the first one waits.
+            case steps.OverrideVeto():
+                made = self._override_veto(stakeholder, step)
+            case steps.RemoveEvent():
+                made = self._remove_event(stakeholder, step)
+            case steps.Object():
+                self.problem, made = self._object(stakeholder, step), True
+            case steps.DeclareEvent():
+                self.problem, made = self._declare_event(stakeholder, step), True
+            case steps.Submit():
+                self.problem, made = self._submit(stakeholder, step), True
+            case steps.Withdraw():
+                self.problem, made = self._withdraw(stakeholder, step), True
+            case steps.Pin():
+                self.problem, made = self._pin(stakeholder, step), True
+        if not made:
+            return StepResult(*said, accepted=True, reason="waiting for a second approver"), False
         return StepResult(*said, accepted=True), True
 
     # -- the actions -------------------------------------------------------------------------
 
-    def _object(self, stakeholder: Stakeholder, step: Step) -> Problem:
-        # Representatives and approvers object to requests that touch their regions and services.
-        request = self._request(step)
-        _require(stakeholder, ("representative", "approver"), "object")
-        _require_scope_meets(stakeholder, request)
+    def _object(self, stakeholder: Stakeholder, step: steps.Object) -> Problem:
+        request = self._request(step.request_id)
+        _authorize(stakeholder, "object", request=request)
         avoid = step.avoid if step.avoid is not None else self._current_window(request.id)
-        kind = step.kind or "veto"
         objection = Objection(
-            rule=f"{kind if kind == 'veto' else 'soft'}:{step.index}",
+            rule=f"{step.kind}:{step.index}",
             by=stakeholder.id,
             request=request.id,
-            kind=kind,
+            kind=step.kind,
             avoid=avoid,
-            weight=step.weight if step.weight is not None else 10.0,
+            weight=step.weight,
             reason=step.reason,
         )
         return replace(self.problem, objections=(*self.problem.objections, objection))
 
-    def _declare_event(self, stakeholder: Stakeholder, step: Step) -> Problem:
-        # Representatives declare events inside their scope; approvers anywhere.
-        assert step.event is not None
-        _require(stakeholder, ("representative", "approver"), "declare events")
+    def _declare_event(self, stakeholder: Stakeholder, step: steps.DeclareEvent) -> Problem:
         event = step.event
-        if stakeholder.role != "approver":
-            outside = sorted(event.regions - stakeholder.regions) + sorted(event.services - stakeholder.services)
-            if outside:
-                raise StepRejected(f"outside scope: the event covers {', '.join(outside)}")
+        _authorize(stakeholder, "declare_event", event=event)
         if any(existing.id == event.id for existing in self.problem.events):
             raise StepRejected(f"an event {event.id!r} exists already")
         return replace(self.problem, events=(*self.problem.events, event))
 
-    def _submit(self, stakeholder: Stakeholder, step: Step) -> Problem:
-        # Requesters submit their own requests; approvers anyone's.
-        assert step.request is not None
-        _require(stakeholder, ("requester", "approver"), "submit requests")
+    def _submit(self, stakeholder: Stakeholder, step: steps.Submit) -> Problem:
         request = step.request
         if request.requested_by is None:
             request = replace(request, requested_by=stakeholder.id)
-        if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
-            raise StepRejected(f"a requester submits only their own requests, not {request.requested_by!r}'s")
+        _authorize(stakeholder, "submit", request=request)
         if request.id in self.problem.request_by_id:
             raise StepRejected(f"a request {request.id!r} exists already")
         # The same work submitted again keeps its vetoes: under its old id they still stand (a
@@ -292,11 +295,9 @@ class Negotiation:
         self.withdrawn.discard(request.id)
         return replace(self.problem, requests=(*self.problem.requests, request), objections=objections)
 
-    def _withdraw(self, stakeholder: Stakeholder, step: Step) -> Problem:
-        # A request is withdrawn by whoever requested it, or by an approver.
-        request = self._request(step)
-        if stakeholder.role != "approver" and request.requested_by != stakeholder.id:
-            raise StepRejected("only its requester or an approver may withdraw a request")
+    def _withdraw(self, stakeholder: Stakeholder, step: steps.Withdraw) -> Problem:
+        request = self._request(step.request_id)
+        _authorize(stakeholder, "withdraw", request=request)
         started = self.started(request.id)
         if started is not None:
             raise WindowStarted(request.id, started, "withdrawn")
@@ -308,19 +309,18 @@ class Negotiation:
         objections = tuple(o for o in self.problem.objections if o.request != request.id or o.kind == "veto")
         return replace(self.problem, requests=requests, objections=objections)
 
-    def _approve(self, stakeholder: Stakeholder, step: Step) -> None:
-        # Approvers approve the current version; its windows become announced.
-        _require(stakeholder, ("approver",), "approve")
+    def _approve(self, stakeholder: Stakeholder, step: steps.Approve) -> None:
+        # The current version's windows become announced.
+        _authorize(stakeholder, "approve")
         if step.version is not None and step.version != self.current.version:
             raise StepRejected(f"version {step.version} is no longer the latest: {self.current.version} is")
         self.versions[-1] = replace(self.current, approved=True)
         self.announced = {window.request: window.start for window in self.current.windows}
 
-    def _pin(self, stakeholder: Stakeholder, step: Step) -> Problem:
-        # Approvers fix a request at a start its own rules allow.
-        request = self._request(step)
-        _require(stakeholder, ("approver",), "pin")
-        assert step.start is not None
+    def _pin(self, stakeholder: Stakeholder, step: steps.Pin) -> Problem:
+        # A request is fixed at a start its own rules allow.
+        request = self._request(step.request_id)
+        _authorize(stakeholder, "pin")
         started = self.started(request.id)
         if started is not None and started != step.start:
             raise WindowStarted(request.id, started, "moved")
@@ -330,9 +330,9 @@ class Negotiation:
         self.pinned[request.id] = step.start
         return self.problem
 
-    def _override_veto(self, stakeholder: Stakeholder, step: Step) -> bool:
+    def _override_veto(self, stakeholder: Stakeholder, step: steps.OverrideVeto) -> bool:
         # Lifting a veto takes two different approvers: the first is recorded, the second lifts it.
-        _require(stakeholder, ("approver",), "override a veto")
+        _authorize(stakeholder, "override_veto")
         veto = next((o for o in self.problem.objections if o.rule == step.veto and o.kind == "veto"), None)
         if veto is None:
             raise StepRejected(f"no veto {step.veto!r} stands")
@@ -341,9 +341,9 @@ class Negotiation:
         self.problem = replace(self.problem, objections=tuple(o for o in self.problem.objections if o is not veto))
         return True
 
-    def _remove_event(self, stakeholder: Stakeholder, step: Step) -> bool:
-        # Approvers remove events; a blackout forbids like a veto, so removing it takes two approvers.
-        _require(stakeholder, ("approver",), "remove events")
+    def _remove_event(self, stakeholder: Stakeholder, step: steps.RemoveEvent) -> bool:
+        # A blackout forbids like a veto, so removing it takes two approvers.
+        _authorize(stakeholder, "remove_event")
         event = next((e for e in self.problem.events if e.id == step.event_id), None)
         if event is None:
             raise StepRejected(f"no event {step.event_id!r}")
@@ -365,16 +365,14 @@ class Negotiation:
         del self.overrides[rule]
         return True
 
-    def _counter(self, stakeholder: Stakeholder, step: Step) -> Counter:
+    def _counter(self, stakeholder: Stakeholder, step: steps.Counter) -> CounterResult:
         # Whoever may object may propose another start; it changes nothing.
-        request = self._request(step)
-        _require(stakeholder, ("representative", "approver"), "counter-propose")
-        _require_scope_meets(stakeholder, request)
-        assert step.start is not None
+        request = self._request(step.request_id)
+        _authorize(stakeholder, "counter", request=request)
         impact = impact_at(self.problem, request, step.start)
         current = self.current.window_by_request.get(request.id)
         blocked = rules_against(self.problem, request, step.start)
-        return Counter(
+        return CounterResult(
             start=step.start,
             impact=sum(impact.values()),
             impact_by_region=impact,
@@ -389,17 +387,14 @@ class Negotiation:
         stakeholder = self.problem.stakeholder_by_id.get(stakeholder_id)
         if stakeholder is None:
             raise StepRejected(f"unknown stakeholder {stakeholder_id!r}")
-        if stakeholder.role == "observer":
-            raise StepRejected("observers can read, nothing else")
         return stakeholder
 
-    def _request(self, step: Step) -> Request:
-        assert step.request_id is not None
-        if step.request_id in self.withdrawn:
-            raise StepRejected(f"request {step.request_id!r} was withdrawn")
-        request = self.problem.request_by_id.get(step.request_id)
+    def _request(self, request_id: str) -> Request:
+        if request_id in self.withdrawn:
+            raise StepRejected(f"request {request_id!r} was withdrawn")
+        request = self.problem.request_by_id.get(request_id)
         if request is None:
-            raise StepRejected(f"unknown request {step.request_id!r}")
+            raise StepRejected(f"unknown request {request_id!r}")
         return request
 
     def _current_window(self, request_id: str) -> tuple[TimeRange, ...]:
@@ -526,34 +521,13 @@ def _clashes(problem: Problem, request: Request, start: datetime, windows: dict[
     return found
 
 
-def _require(stakeholder: Stakeholder, roles: tuple[str, ...], what: str) -> None:
-    if stakeholder.role not in roles:
-        raise StepRejected(f"a {stakeholder.role} cannot {what}")
-
-
-def _require_scope_meets(stakeholder: Stakeholder, request: Request) -> None:
-    """An objection counts only if the scope meets the request's regions and its services."""
-    if stakeholder.role == "approver":
-        return
-    if not stakeholder.regions & request.regions:
-        raise StepRejected("outside scope: the request touches none of the stakeholder's regions")
-    if not stakeholder.services & request.services:
-        raise StepRejected("outside scope: the request touches none of the stakeholder's services")
-
-
-# Changes that take two different approvers: each returns whether the change is made now.
-LIFTS = {
-    "override_veto": Negotiation._override_veto,
-    "remove_event": Negotiation._remove_event,
-}
-
-ACTIONS = {
-    "object": Negotiation._object,
-    "declare_event": Negotiation._declare_event,
-    "submit": Negotiation._submit,
-    "withdraw": Negotiation._withdraw,
-    "pin": Negotiation._pin,
-}
+def _authorize(
+    stakeholder: Stakeholder, deed: Deed, *, request: Request | None = None, event: Event | None = None
+) -> None:
+    """Refuse the step unless its author has the authority for it."""
+    reason = refusal(stakeholder, deed, request=request, event=event)
+    if reason is not None:
+        raise StepRejected(reason)
 
 
 def replay(scenario: Scenario, *, time_limit_s: float = 10.0, seed: int = 0) -> Replay:

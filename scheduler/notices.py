@@ -8,24 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from scheduler.domain import Problem, Request, Stakeholder, Version, Window
+from scheduler.authority import concerns
+from scheduler.domain import Problem, Stakeholder, Version, Window
 
 Change = Literal["scheduled", "moved", "cancelled", "unscheduled"]
-
-
-def concerns(stakeholder: Stakeholder | None, request: Request) -> bool:
-    """Whether a request is in a stakeholder's scope: approvers see everything, requesters their own
-    requests, everyone the requests that meet both their regions and their services."""
-    if stakeholder is None or stakeholder.role == "approver":
-        return True
-    return request.requested_by == stakeholder.id or scope_meets(stakeholder, request)
-
-
-def scope_meets(stakeholder: Stakeholder, request: Request) -> bool:
-    """Whether the stakeholder's scope meets both the request's regions and its services."""
-    if stakeholder.role == "approver":
-        return True
-    return bool(stakeholder.regions & request.regions and stakeholder.services & request.services)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from scheduler import profiles
+from scheduler import profiles, steps
 from scheduler.domain import (
     Event,
     Problem,
@@ -46,33 +46,11 @@ from scheduler.schema import (
     SubmitStep,
     WithdrawStep,
 )
+from scheduler.steps import Step
 from scheduler.timeline import SlotGrid, format_utc, zone
 
 SHARE_TOLERANCE = 1e-9
 DEFAULT_SERVICE = "all"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One negotiation step as written; ``request`` holds the new request of a ``submit``."""
-
-    index: int
-    action: Literal[
-        "object", "declare_event", "submit", "withdraw", "approve", "counter", "pin", "override_veto", "remove_event"
-    ]
-    by: str
-    at: datetime | None = None
-    request_id: str | None = None
-    request: Request | None = None
-    event: Event | None = None
-    kind: Literal["veto", "soft"] | None = None
-    avoid: tuple[TimeRange, ...] | None = None
-    weight: float | None = None
-    reason: str | None = None
-    start: datetime | None = None
-    veto: str | None = None  # override_veto: the rule id of the veto to lift
-    event_id: str | None = None  # remove_event: the event to remove
-    version: int | None = None  # approve: the version meant, refused if no longer the latest
 
 
 @dataclass(frozen=True)
@@ -226,8 +204,8 @@ class _Builder:
         events = tuple(self._event(event, f"events[{i}]") for i, event in enumerate(model.events))
         requests = tuple(self._request(r, f"requests[{i}]", grid) for i, r in enumerate(model.requests))
         now = model.now if model.now is not None else model.horizon.start
-        steps = tuple(self._step(i, step, grid, now) for i, step in enumerate(model.negotiation))
-        all_requests = list(requests) + [step.request for step in steps if step.request is not None]
+        taken = tuple(self._step(i, step, grid, now) for i, step in enumerate(model.negotiation))
+        all_requests = list(requests) + [step.request for step in taken if isinstance(step, steps.Submit)]
         _check_after_cycles(all_requests, {r.id: self._request_path(r.id) for r in all_requests})
         problem = Problem(
             name=model.name,
@@ -239,7 +217,7 @@ class _Builder:
             events=events,
             stakeholders=stakeholders,
         )
-        return Scenario(name=model.name, description=model.description, problem=problem, steps=steps)
+        return Scenario(name=model.name, description=model.description, problem=problem, steps=taken)
 
     def _request_path(self, request_id: str) -> str:
         for i, request in enumerate(self.model.requests):
@@ -374,41 +352,45 @@ class _Builder:
                     f"goes back in time: {format_utc(step.at)} is before {format_utc(previous_at)}",
                 )
             self._last_at = step.at
-        common: dict[str, Any] = {"index": index, "action": step.action, "by": step.by, "at": step.at}
-        if isinstance(step, SubmitStep):
-            if step.request.id in self.withdrawn_ids:
-                self.withdrawn_ids.discard(step.request.id)
-                self.request_ids.discard(step.request.id)
-            request = self._request(step.request, _join(path, "request"), grid)
-            return Step(**common, request_id=request.id, request=request)
-        if isinstance(step, DeclareEventStep):
-            return Step(**common, event=self._event(step.event, _join(path, "event")))
-        if isinstance(step, ApproveStep):
-            return Step(**common, version=step.version)
-        if isinstance(step, OverrideVetoStep):
-            return Step(**common, veto=step.veto, reason=step.reason)
-        if isinstance(step, RemoveEventStep):
-            if step.event not in self.event_ids:
-                raise ScenarioError(_join(path, "event"), f"unknown event {step.event!r}")
-            return Step(**common, event_id=step.event, reason=step.reason)
+        common: dict[str, Any] = {"index": index, "by": step.by, "at": step.at}
+        match step:
+            case SubmitStep():
+                if step.request.id in self.withdrawn_ids:
+                    self.withdrawn_ids.discard(step.request.id)
+                    self.request_ids.discard(step.request.id)
+                return steps.Submit(**common, request=self._request(step.request, _join(path, "request"), grid))
+            case DeclareEventStep():
+                return steps.DeclareEvent(**common, event=self._event(step.event, _join(path, "event")))
+            case ApproveStep():
+                return steps.Approve(**common, version=step.version)
+            case OverrideVetoStep():
+                return steps.OverrideVeto(**common, veto=step.veto, reason=step.reason)
+            case RemoveEventStep():
+                if step.event not in self.event_ids:
+                    raise ScenarioError(_join(path, "event"), f"unknown event {step.event!r}")
+                return steps.RemoveEvent(**common, event_id=step.event, reason=step.reason)
         if step.request not in self.request_ids:
             raise ScenarioError(_join(path, "request"), f"unknown request {step.request!r}")
-        if isinstance(step, ObjectStep):
-            avoid = None
-            if step.avoid is not None:
-                for i, span in enumerate(step.avoid):
-                    if span.end <= span.start:
-                        raise ScenarioError(_join(path, f"avoid[{i}].end"), "must be later than start")
-                avoid = tuple(TimeRange(span.start, span.end) for span in step.avoid)
-            weight = step.weight if step.weight is not None else (10.0 if step.kind == "soft" else None)
-            return Step(
-                **common, request_id=step.request, kind=step.kind, avoid=avoid, weight=weight, reason=step.reason
-            )
-        if isinstance(step, WithdrawStep):
-            self.withdrawn_ids.add(step.request)
-            return Step(**common, request_id=step.request)
-        assert isinstance(step, CounterStep | PinStep)
-        return Step(**common, request_id=step.request, start=step.start, reason=step.reason)
+        match step:
+            case ObjectStep():
+                avoid = None
+                if step.avoid is not None:
+                    for i, span in enumerate(step.avoid):
+                        if span.end <= span.start:
+                            raise ScenarioError(_join(path, f"avoid[{i}].end"), "must be later than start")
+                    avoid = tuple(TimeRange(span.start, span.end) for span in step.avoid)
+                weight = step.weight if step.weight is not None else 10.0
+                return steps.Object(
+                    **common, request_id=step.request, kind=step.kind, avoid=avoid, weight=weight, reason=step.reason
+                )
+            case WithdrawStep():
+                self.withdrawn_ids.add(step.request)
+                return steps.Withdraw(**common, request_id=step.request)
+            case CounterStep():
+                return steps.Counter(**common, request_id=step.request, start=step.start, reason=step.reason)
+            case PinStep():
+                return steps.Pin(**common, request_id=step.request, start=step.start, reason=step.reason)
+        raise AssertionError(f"no step for {step!r}")
 
     _last_at: datetime | None = None
 

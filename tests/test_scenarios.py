@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from negotiator.cli import app
+from scheduler import steps
 from scheduler.domain import Request
 from scheduler.scenario import Scenario, load_file
 
@@ -38,7 +39,7 @@ def utc(text: str) -> datetime:
 def every_request(scenario: Scenario) -> dict[str, Request]:
     """The scenario's requests and those its negotiation submits, by id."""
     requests = {request.id: request for request in scenario.problem.requests}
-    requests.update({step.request.id: step.request for step in scenario.steps if step.request is not None})
+    requests.update({step.request.id: step.request for step in scenario.steps if isinstance(step, steps.Submit)})
     return requests
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from engine_factories import HOUR, T0, make_grid, make_problem, make_region, make_request, make_stakeholder
@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 from icalendar.cal import Component
 
+from scheduler import steps
 from scheduler.domain import TimeRange
 from scheduler.ics import PRODUCT_ID, calendar
 from scheduler.negotiation import Negotiation, Replay, StepResult
-from scheduler.scenario import Step
 
 STAKEHOLDERS = (
     make_stakeholder("boss", name="Head of operations", role="approver"),
@@ -35,6 +35,7 @@ STAKEHOLDERS = (
 )
 WHOLE_HORIZON = (TimeRange(T0, T0 + 24 * HOUR),)
 MINUTE = timedelta(minutes=1)
+STEPS: dict[str, Any] = {step.action: step for step in get_args(steps.Step)}
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Plan:
     def take(self, action: str, by: str, *, check: bool = True, **fields: Any) -> StepResult:
         """Apply one step a minute after the previous one; with ``check``, it must be accepted."""
         self.taken += 1
-        step = Step(index=self.taken - 1, action=action, by=by, at=T0 + self.taken * MINUTE, **fields)
+        step = STEPS[action](index=self.taken - 1, by=by, at=T0 + self.taken * MINUTE, **fields)
         result = self.negotiation.apply(step)
         assert result.accepted or not check, result.reason
         return result

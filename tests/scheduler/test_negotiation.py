@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from engine_factories import reference_impact_by_region, single_request_violations
 
+from scheduler import steps
 from scheduler.domain import TimeRange, Version, Window
 from scheduler.explain import explain_version
 from scheduler.negotiation import Negotiation, Replay, WindowStarted, replay, rules_against
 from scheduler.report import replay_json
-from scheduler.scenario import Step, load_data, load_file
+from scheduler.scenario import load_data, load_file
 from scheduler.solver import solve
 from tests.factories import (
     make_event,
@@ -625,15 +626,15 @@ def test_a_live_negotiation_counts_a_window_starting_now_as_started() -> None:
     live = Negotiation.open(problem, live=True)
     assert _window(live.current, "r1").start == T0 == problem.now
 
-    refused = live.apply(Step(index=0, action="withdraw", by="boss", request_id="r1"))
+    refused = live.apply(steps.Withdraw(index=0, by="boss", request_id="r1"))
 
     assert refused.accepted is False
     assert refused.reason == "the window of 'r1' started at 2026-03-02T00:00:00Z: it cannot be withdrawn"
     with pytest.raises(WindowStarted, match="cannot be moved"):
-        live.check(Step(index=1, action="pin", by="boss", request_id="r1", start=_at(5)))
+        live.check(steps.Pin(index=1, by="boss", request_id="r1", start=_at(5)))
     # A replay's clock is section 7's: the same window at its now has not started yet.
     replayed = Negotiation.open(problem)
-    assert replayed.apply(Step(index=0, action="withdraw", by="boss", request_id="r1")).accepted is True
+    assert replayed.apply(steps.Withdraw(index=0, by="boss", request_id="r1")).accepted is True
 
 
 def test_a_done_window_stays_in_later_versions_as_history() -> None:

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from engine_factories import HOUR, T0, make_problem, make_region, make_request, make_stakeholder
 
+from scheduler.authority import concerns
 from scheduler.domain import Request, Stakeholder, Unscheduled, Version, Window
-from scheduler.notices import changes_between, concerns, reminders_due
+from scheduler.notices import changes_between, reminders_due
 
 REGIONS = (make_region("r1"), make_region("r2"))
 QA = make_request("qa", regions=frozenset({"r1"}), requested_by="ops")

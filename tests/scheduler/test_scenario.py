@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from scheduler import steps
 from scheduler.errors import ScenarioError
 from scheduler.profiles import BUILTIN
 from scheduler.scenario import Scenario, load_data, load_file
@@ -961,9 +962,10 @@ def test_slot_minutes_default_to_fifteen() -> None:
 
 
 def test_soft_objection_weight_defaults_to_ten() -> None:
-    steps = [make_objection(kind="soft"), make_objection(kind="soft", weight=3), make_objection(kind="veto")]
+    written = [make_objection(kind="soft"), make_objection(kind="soft", weight=3), make_objection(kind="veto")]
 
-    scenario = load(stakeholders=[make_stakeholder()], negotiation=steps)
+    scenario = load(stakeholders=[make_stakeholder()], negotiation=written)
 
-    assert [step.weight for step in scenario.steps] == [10.0, 3.0, None]
-    assert [step.kind for step in scenario.steps] == ["soft", "soft", "veto"]
+    objections = [step for step in scenario.steps if isinstance(step, steps.Object)]
+    assert [(step.kind, step.weight) for step in objections[:2]] == [("soft", 10.0), ("soft", 3.0)]
+    assert objections[2].kind == "veto"
