@@ -2,8 +2,8 @@
 
 The database is the only truth: every accepted change is a row before its reply is sent, and every
 solve stores its versions with the state the next solve starts from. A process keeps each plan's
-negotiation in memory and catches up from the database when another process moved the plan on.
-Reading never solves.
+negotiation in memory and catches up from the database when another process moved the plan on,
+restoring it from the newest stored version without solving.
 """
 
 from __future__ import annotations
