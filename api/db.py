@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+Clock = Callable[[], datetime]  # the server's time; tests pass their own to create_app
 
 
 def utcnow() -> datetime:
@@ -39,3 +43,20 @@ def make_engine(url: str) -> Engine:
 
 def make_sessions(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def unit_of_work(service: Callable[Concatenate[Session, P], T]) -> Callable[Concatenate[Session, P], T]:
+    """A request's unit of work: the service's session is committed when it returns (rolled back by
+    its owner if it raised), which gives its connection back before the route's answer is sent."""
+
+    @functools.wraps(service)
+    def run(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result = service(session, *args, **kwargs)
+        session.commit()
+        return result
+
+    return run

@@ -1,10 +1,18 @@
-"""Who is calling, resolved once per request from the bearer token: the admin, or a stakeholder of
-the plan named in the path.
+"""The routes' dependencies: the request's database session, the runtime, and who is calling.
 
-``CurrentPrincipal`` is an ``Admin`` or a ``StakeholderRef``; ``AdminDep`` and
-``CurrentStakeholder`` narrow it and refuse the other kind. Nothing compares ids with ``"admin"``:
-a stakeholder whose id is ``admin`` is a stakeholder like any other, and gets what its role gives.
-The wiring (``Auth``) lives on ``app.state``, built by ``create_app``.
+``SessionDep`` is one session per request. The service a route calls owns the unit of work
+(``api.db.unit_of_work``): it takes the plan's write lock before it writes (``Locks.writing``,
+which commits before letting go), and commits when it returns, which gives the connection back.
+That matters: FastAPI validates a sync route's answer in another worker thread, and a connection
+held while waiting for one starves the pool under load (every thread waiting for a connection,
+every connection waiting for a thread). The session's own teardown runs as soon as the route
+returns (``scope="function"``) and outside the worker threads' limit; it commits what is left, or
+rolls back if the route raised. Telling callers apart uses a short session of its own, closed
+before the route starts, for the same reason.
+
+``CurrentPrincipal`` is an ``Admin`` or a ``StakeholderRef`` (``api/principals.py``), resolved
+once from the bearer token; ``AdminDep`` and ``CurrentStakeholder`` narrow it and refuse the other
+kind. The wiring (``Runtime``, ``Auth``) lives on ``app.state``, built by ``create_app``.
 """
 
 # No "from __future__ import annotations": FastAPI must see the Annotated dependencies.
@@ -12,37 +20,40 @@ The wiring (``Auth``) lives on ``app.state``, built by ``create_app``.
 import hmac
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import plans
 from api.errors import Forbidden, TooManyRequests, Unauthorized
+from api.principals import Admin, Principal, StakeholderRef
+from api.runtime import Runtime
+from api.services.tokens import authenticate, token_exists, token_hash
 
 
-@dataclass(frozen=True)
-class Admin:
-    """The service's administrator: creates plans, mints and revokes tokens; no say inside a plan."""
-
-    actor: ClassVar[str] = "admin"  # how the audit log names it
-
-
-@dataclass(frozen=True)
-class StakeholderRef:
-    """A stakeholder of one plan, as its token says; their role and scope are the plan's to tell."""
-
-    plan_id: str
-    id: str
-
-    @property
-    def actor(self) -> str:
-        return self.id
+async def get_runtime(request: Request) -> Runtime:
+    """The app's runtime (async: it does no I/O, so it takes no worker thread)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-Principal = Admin | StakeholderRef
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def open_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One session for the request: committed when the route returns, rolled back if it raised."""
+    with runtime.sessions() as session:
+        yield session
+        session.commit()
+
+
+SessionDep = Annotated[Session, Depends(open_session, scope="function")]
+
+# A retried POST with the same key is stored once and answered as the first time.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 class RateLimiter:
@@ -73,7 +84,7 @@ class Auth:
     admin_hashes: list[str] = field(default_factory=list)  # filled at start-up
 
     def is_admin(self, token: str | None) -> bool:
-        digest = plans.token_hash(token) if token is not None else ""
+        digest = token_hash(token) if token is not None else ""
         return token is not None and any(hmac.compare_digest(digest, known) for known in self.admin_hashes)
 
     def principal(self, plan_id: str, token: str | None) -> Principal:
@@ -81,7 +92,7 @@ class Auth:
         if self.is_admin(token):
             return Admin()
         with self.sessions() as session:
-            return StakeholderRef(plan_id, plans.authenticate(session, plan_id=plan_id, token=token))
+            return StakeholderRef(plan_id, authenticate(session, plan_id=plan_id, token=token))
 
     def admin(self, token: str | None) -> Admin:
         """The admin; 401 for no token or an unknown one, 403 for a stakeholder's."""
@@ -90,13 +101,14 @@ class Auth:
         if self.is_admin(token):
             return Admin()
         with self.sessions() as session:
-            known = plans.token_exists(session, token=token)
+            known = token_exists(session, token=token)
         if not known:
             raise Unauthorized("this token is not valid")
         raise Forbidden("only the admin may do this")
 
 
-def get_auth(request: Request) -> Auth:
+async def get_auth(request: Request) -> Auth:
+    """Who may call (async: no I/O)."""
     auth: Auth = request.app.state.auth
     return auth
 
@@ -112,7 +124,7 @@ def bearer_token(
     """The bearer token, counted against its rate limit."""
     if credentials is None:
         return None
-    auth.limiter.take(plans.token_hash(credentials.credentials))
+    auth.limiter.take(token_hash(credentials.credentials))
     return credentials.credentials
 
 

@@ -7,9 +7,23 @@ ApiError                 a problem+json answer with a status
 ├── Conflict      409    e.g. approving a version that is no longer the latest
 └── TooManyRequests 429  the token's rate limit
 ScenarioError (engine)   422 with the offending field
+RequestValidationError   422 with the offending field, as the scenario loader names it
+anything else            500, saying nothing of the cause
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scheduler.errors import ScenarioError
+from scheduler.scenario import describe_errors
+
+PROBLEM = "application/problem+json"
 
 
 class ApiError(Exception):
@@ -44,3 +58,38 @@ class Conflict(ApiError):
 class TooManyRequests(ApiError):
     status = 429
     title = "Too many requests"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem details answer."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def answer_errors_as_problems(app: FastAPI) -> None:
+    """Every error the app can raise, answered as problem+json."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else {}
+        response = problem(error.status, error.title, error.detail)
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(ScenarioError)
+    async def _invalid(_: Request, error: ScenarioError) -> JSONResponse:
+        return problem(422, "Invalid input", str(error), field=error.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
+        details = [{**detail, "loc": tuple(detail["loc"])[1:]} for detail in error.errors()]  # drop "body"
+        invalid = describe_errors(details)
+        return problem(422, "Invalid input", str(invalid), field=invalid.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem(error.status_code, str(error.detail), str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        return problem(500, "Internal error", "the server failed; nothing was stored")

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.db import utcnow
+
+# A plan's clock: "live", the server's; "scenario", a rehearsal on the scenario's own clock and ``at``.
+PlanClock = Literal["live", "scenario"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -38,8 +41,7 @@ class PlanRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     scenario: Mapped[dict[str, Any]] = mapped_column()  # the body it was created from
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # "live": on the server's clock; "scenario": a rehearsal on the scenario's own clock and ``at``.
-    clock: Mapped[str] = mapped_column(String(10), default="live")
+    clock: Mapped[str] = mapped_column(String(10), default="live")  # a PlanClock
 
 
 class TokenRow(Base):

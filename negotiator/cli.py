@@ -187,8 +187,8 @@ def audit_verify(
     """Check every hash link of the audit log: exit 1 and name each entry that was rewritten."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from api.audit import verify
     from api.db import make_engine, make_sessions
+    from api.services.audit import verify
     from api.settings import Settings
 
     url = _existing_database(database or Settings().database_url)

@@ -503,6 +503,30 @@ def events(
     )
 
 
+@app.command("remove-event")
+def remove_event(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    event: Annotated[str, typer.Argument(help="The event's id, as declared.")],
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = 60.0,
+    idempotency_key: IdempotencyKey = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """Remove a declared event (approvers). A blackout goes only when a second, different approver
+    removes it too: the first approver's removal waits. Prints the change's id."""
+    send_change(
+        plan,
+        "DELETE",
+        plan_path(plan, "events", event),
+        key=idempotency_key,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        server=server,
+        token=token,
+    )
+
+
 @app.command()
 def counter(
     plan: Annotated[str, typer.Argument(help="The plan's id.")],

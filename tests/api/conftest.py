@@ -25,9 +25,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from api.db import utcnow
+from api.db import Clock, utcnow
 from api.settings import Settings
-from api.webhooks import Clock
 
 ADMIN_TOKEN = "admin-secret"
 POSTGRES_ENV = "NEGOTIATOR_TEST_DATABASE_URL"

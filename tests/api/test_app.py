@@ -23,9 +23,10 @@ from sqlalchemy import create_engine, delete, func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from api import plans, solving
-from api.audit import entry_hash, verify
 from api.models import AuditRow, Base, ChangeRow, TokenRow
+from api.runtime import solver
+from api.services import audit
+from api.services.audit import entry_hash, verify
 from negotiator.cli import app as cli
 from scheduler.negotiation import replay
 from scheduler.report import replay_json
@@ -557,7 +558,7 @@ async def test_changes_sent_during_a_solve_fold_into_the_next_version(
     boss = await service.token(plan, "boss")
     await opened(service, plan, boss)
     started, release = threading.Event(), threading.Event()
-    take_in = solving.take_in
+    take_in = solver.take_in
 
     def held(negotiation: Any, changes: list[Any]) -> Any:
         """The first solve of a change sent over HTTP waits until the test lets it go on."""
@@ -566,7 +567,7 @@ async def test_changes_sent_during_a_solve_fold_into_the_next_version(
             release.wait(service.wait_s)
         return take_in(negotiation, changes)
 
-    monkeypatch.setattr(solving, "take_in", held)
+    monkeypatch.setattr(solver, "take_in", held)
     path = f"/v1/plans/{plan}/objections"
     first = await post_change(service, path, soft_objection(), boss)
     assert await anyio.to_thread.run_sync(started.wait, service.wait_s), "the solve did not start"
@@ -970,7 +971,7 @@ async def test_a_server_failure_is_a_500_problem_without_details(
     def fail(*_: Any, **__: Any) -> None:
         raise RuntimeError("secret-internal-detail")
 
-    monkeypatch.setattr(plans, "list_audit", fail)
+    monkeypatch.setattr(audit, "list_audit", fail)
     response = await service.client.get(f"/v1/plans/{plan}/audit", headers=boss)
 
     problem(response, 500)

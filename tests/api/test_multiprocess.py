@@ -32,9 +32,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from api.audit import verify
 from api.db import make_engine, make_sessions
 from api.models import Base, ChangeRow, VersionRow
+from api.services.audit import verify
 from tests.factories import make_objection, make_region, make_request, make_scenario, make_stakeholder
 
 DATABASE_URL = os.environ.get("NEGOTIATOR_TEST_DATABASE_URL", "")

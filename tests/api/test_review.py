@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from api.review import COOKIE, csrf_token
-from api.solving import Plans, Solver
+from api.routes.review import COOKIE, csrf_token
+from api.runtime.solver import Solver
+from api.runtime.states import Plans
 from tests.api.test_app import plan_scenario
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ async def test_a_version_stored_while_the_page_is_read_leaves_it_waiting_for_tha
     says the change is pending and polls for the new version, never the old version with nothing
     pending (a page that would never reload)."""
     async with start(solver=False) as service:
-        solver: Solver = service.app.state.solver
+        solver: Solver = service.app.state.runtime.solver
         plan = await service.create_plan(plan_scenario())
         solver.solve(plan)
         client, token = await signed_in(service, plan, "rep-eu")

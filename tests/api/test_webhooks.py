@@ -17,7 +17,8 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from api.models import DeliveryRow
-from api.webhooks import backoff, enqueue_versions, signed_headers
+from api.runtime.courier import backoff, signed_headers
+from api.services.webhooks import enqueue_versions
 from tests.api.conftest import HandClock
 from tests.api.test_app import plan_scenario, post_change, problem, soft_objection
 from tests.factories import make_request
@@ -206,7 +207,7 @@ async def test_nothing_is_delivered_twice_for_one_version(start: Start, receiver
         await receiver.wait_for(len(versions) - 3, "version.created")
 
         # The same versions offered again (as a second solver would) add no message.
-        state = service.app.state.solver.plans.state
+        state = service.app.state.runtime.solver.plans.state
         engine = create_engine(service.database_url)
         with Session(engine) as session:
             negotiation = state(session, plan).negotiation
@@ -218,7 +219,7 @@ async def test_nothing_is_delivered_twice_for_one_version(start: Start, receiver
             )
         engine.dispose()
         assert count == len(versions) - 3
-        assert service.app.state.courier.send_due() == 0
+        assert service.app.state.runtime.courier.send_due() == 0
 
     async with start():  # a restart sends nothing again
         await asyncio.sleep(0.3)

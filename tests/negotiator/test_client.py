@@ -341,3 +341,27 @@ def test_override_lifts_a_veto_when_a_second_approver_agrees(server: str, tmp_pa
 
     assert first.splitlines()[1].endswith("accepted: waiting for a second approver")
     assert second.splitlines()[1].endswith("accepted into version 3")
+
+
+def test_remove_event_takes_a_blackout_away_only_when_a_second_approver_agrees(server: str, tmp_path: Path) -> None:
+    freeze = make_event("freeze", end="2026-03-02T12:00:00Z", blackout=True)
+    del freeze["weight"]
+    scenario = client_scenario(events=[freeze])
+    scenario["stakeholders"].append({"id": "boss2", "role": "approver"})
+    plan = create_plan(server, tmp_path, scenario)
+    inside = "2026-03-02T08:00:00Z"
+    frozen = plan.run("counter", plan.id, "r1", inside, "--format", "json", by="boss")  # exit 1: not allowed
+
+    refused = plan.run("remove-event", plan.id, "freeze", by="eu-rep")
+    first = ok(plan.run("remove-event", plan.id, "freeze", "--wait", by="boss"))
+    again = plan.run("remove-event", plan.id, "freeze", by="boss")
+    second = ok(plan.run("remove-event", plan.id, "freeze", "--wait", by="boss2"))
+    thawed = json.loads(ok(plan.run("counter", plan.id, "r1", inside, "--format", "json", by="boss")))
+
+    assert json.loads(frozen.stdout)["blocked_by"] == ["event:freeze"]
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: 403 Forbidden:")
+    assert first.splitlines()[1].endswith("accepted: waiting for a second approver")
+    assert again.exit_code == 1
+    assert "a second, different approver must agree" in again.stderr
+    assert second.splitlines()[1].endswith("accepted into version 2")
+    assert (thawed["allowed"], thawed["blocked_by"]) == (True, [])

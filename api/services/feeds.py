@@ -3,34 +3,58 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.db import unit_of_work
 from api.errors import Forbidden, NotFound
 from api.models import FeedRow
-from api.plans import token_hash
+from api.principals import Principal, StakeholderRef, owner
+from api.services import audit
+from api.services.plans import get_plan_or_raise
+from api.services.tokens import token_hash
 from scheduler.timeline import format_utc
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
 
 Scope = Literal["plan", "mine"]
 
 
-def create(session: Session, *, plan_id: str, stakeholder: str, scope: Scope) -> tuple[FeedRow, str]:
+@unit_of_work
+def create(
+    session: Session, runtime: Runtime, *, plan_id: str, by: StakeholderRef, scope: Scope
+) -> tuple[FeedRow, str]:
     """A new feed and its secret, returned once; only the secret's hash is kept."""
     secret = secrets.token_urlsafe(32)
-    feed = FeedRow(plan_id=plan_id, stakeholder=stakeholder, scope=scope, secret_hash=token_hash(secret))
-    session.add(feed)
-    session.flush()
+    with runtime.locks.writing(session, plan_id):
+        feed = FeedRow(plan_id=plan_id, stakeholder=by.id, scope=scope, secret_hash=token_hash(secret))
+        session.add(feed)
+        session.flush()
+        audit.append(session, plan_id=plan_id, actor=by.actor, action="create_feed", detail={"feed": feed.id})
     return feed, secret
 
 
-def list_feeds(session: Session, *, plan_id: str, stakeholder: str | None) -> list[FeedRow]:
-    """The plan's feeds that still work: a stakeholder's own, or all (``stakeholder=None``)."""
+@unit_of_work
+def list_own(session: Session, *, plan_id: str, by: Principal) -> list[FeedRow]:
+    """The plan's feeds that still work: the caller's own (the admin's: all)."""
+    get_plan_or_raise(session, plan_id=plan_id)
     query = select(FeedRow).where(FeedRow.plan_id == plan_id, ~FeedRow.revoked).order_by(FeedRow.id)
+    stakeholder = owner(by)
     if stakeholder is not None:
         query = query.where(FeedRow.stakeholder == stakeholder)
     return list(session.scalars(query))
+
+
+@unit_of_work
+def revoke(session: Session, runtime: Runtime, *, plan_id: str, feed_id: int, by: Principal) -> None:
+    """Revoke a feed (its owner, the admin): its URL stops working at once."""
+    feed = get_or_raise(session, plan_id=plan_id, feed_id=feed_id, stakeholder=owner(by))
+    with runtime.locks.writing(session, plan_id):
+        feed.revoked = True
+        audit.append(session, plan_id=plan_id, actor=by.actor, action="revoke_feed", detail={"feed": feed.id})
 
 
 def get_or_raise(session: Session, *, plan_id: str, feed_id: int, stakeholder: str | None) -> FeedRow:

@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db import utcnow
+from api.db import unit_of_work, utcnow
 from api.models import AuditRow
+from api.services import plans
+from scheduler.timeline import format_utc
 
 GENESIS = "0" * 64
 
@@ -84,3 +86,26 @@ def verify(session: Session, *, plan_id: str | None = None) -> list[str]:
             problems.append(f"{where}: its content was changed after it was written")
         previous[entry.plan_id] = entry
     return problems
+
+
+def list_audit(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
+    plans.get_plan_or_raise(session, plan_id=plan_id)
+    rows = session.scalars(select(AuditRow).where(AuditRow.plan_id == plan_id).order_by(AuditRow.seq))
+    return [
+        {
+            "seq": row.seq,
+            "at": format_utc(row.at),
+            "actor": row.actor,
+            "action": row.action,
+            "detail": row.detail,
+            "previous_hash": row.previous_hash,
+            "hash": row.hash,
+        }
+        for row in rows
+    ]
+
+
+@unit_of_work
+def log_json(session: Session, *, plan_id: str) -> dict[str, Any]:
+    """The plan's log, oldest first, and whether every link of its chain checks out."""
+    return {"entries": list_audit(session, plan_id=plan_id), "intact": not verify(session, plan_id=plan_id)}

@@ -1,54 +1,75 @@
 """Webhooks: stakeholders' URLs told of every new version and of windows about to start.
 
-Messages follow the Standard Webhooks convention (``webhook-id``, ``webhook-timestamp``,
-``webhook-signature``: HMAC-SHA256 with the webhook's ``whsec_`` secret). A message is a
-``DeliveryRow`` written in the same transaction as the version or reminder it tells of, keyed so
-that each version or reminder makes one message per webhook; the ``Courier`` thread sends what is
-due, retries with exponential backoff and logs every attempt.
+A message is a ``DeliveryRow`` written in the same transaction as the version or reminder it tells
+of, keyed so that each version or reminder makes one message per webhook; the courier
+(``api/runtime/courier.py``) signs and sends them.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import logging
 import secrets
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
-from standardwebhooks.webhooks import Webhook as Signer
+from sqlalchemy.orm import Session
 
-from api.background import Background
-from api.db import utcnow
+from api.db import unit_of_work, utcnow
 from api.errors import Forbidden, NotFound
 from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
+from api.principals import Principal, StakeholderRef, owner
+from api.services import audit
+from api.services.plans import get_plan_or_raise
 from scheduler.authority import concerns
 from scheduler.domain import Problem, Version
 from scheduler.notices import WindowChange, changes_between, reminders_due
 from scheduler.report import window_json
 from scheduler.timeline import SlotGrid, format_duration, format_utc
 
-log = logging.getLogger("negotiator.webhooks")
+if TYPE_CHECKING:
+    from api.runtime import Runtime
 
-Clock = Callable[[], datetime]
 Solved = tuple[Version, Problem]  # a version and the problem it solved
 
 
-def create(session: Session, *, plan_id: str, stakeholder: str, url: str, reminders: Sequence[timedelta]) -> WebhookRow:
-    """Register a URL for a stakeholder; its signing secret is made here and shown once."""
+@unit_of_work
+def create(
+    session: Session,
+    runtime: Runtime,
+    *,
+    plan_id: str,
+    by: StakeholderRef,
+    url: str,
+    reminders: Sequence[timedelta] | None,
+) -> WebhookRow:
+    """Register a URL for a stakeholder (reminders: the server's lead times unless it names its own);
+    its signing secret is made here and shown once."""
+    get_plan_or_raise(session, plan_id=plan_id)
+    if reminders is None:
+        reminders = runtime.settings.reminders
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     minutes = sorted({int(lead.total_seconds() // 60) for lead in reminders}, reverse=True)
-    webhook = WebhookRow(plan_id=plan_id, stakeholder=stakeholder, url=url, secret=secret, reminders=minutes)
-    session.add(webhook)
-    session.flush()
+    with runtime.locks.writing(session, plan_id):
+        webhook = WebhookRow(plan_id=plan_id, stakeholder=by.id, url=url, secret=secret, reminders=minutes)
+        session.add(webhook)
+        session.flush()
+        detail = {"webhook": webhook.id, "url": webhook.url}
+        audit.append(session, plan_id=plan_id, actor=by.actor, action="create_webhook", detail=detail)
+    runtime.courier.wake.set()  # reminders already due go out at once
     return webhook
+
+
+@unit_of_work
+def delete(session: Session, runtime: Runtime, *, plan_id: str, webhook_id: int, by: Principal) -> None:
+    """Stop calling a webhook's URL (its owner, the admin); messages not yet sent are dropped."""
+    webhook = get_or_raise(session, plan_id=plan_id, webhook_id=webhook_id, stakeholder=owner(by))
+    with runtime.locks.writing(session, plan_id):
+        webhook.active = False
+        audit.append(session, plan_id=plan_id, actor=by.actor, action="delete_webhook", detail={"webhook": webhook.id})
 
 
 def list_webhooks(session: Session, *, plan_id: str, stakeholder: str | None) -> list[WebhookRow]:
@@ -57,6 +78,13 @@ def list_webhooks(session: Session, *, plan_id: str, stakeholder: str | None) ->
     if stakeholder is not None:
         query = query.where(WebhookRow.stakeholder == stakeholder)
     return list(session.scalars(query))
+
+
+@unit_of_work
+def list_own(session: Session, *, plan_id: str, by: Principal) -> list[WebhookRow]:
+    """The plan's active webhooks the caller sees: their own (the admin's: all)."""
+    get_plan_or_raise(session, plan_id=plan_id)
+    return list_webhooks(session, plan_id=plan_id, stakeholder=owner(by))
 
 
 def get_or_raise(session: Session, *, plan_id: str, webhook_id: int, stakeholder: str | None) -> WebhookRow:
@@ -82,8 +110,10 @@ def webhook_json(webhook: WebhookRow, *, secret: bool = False) -> dict[str, Any]
     return out
 
 
-def list_deliveries(session: Session, *, webhook: WebhookRow) -> list[dict[str, Any]]:
-    """The delivery log of a webhook, newest first, each with its attempts."""
+@unit_of_work
+def list_deliveries(session: Session, *, plan_id: str, webhook_id: int, by: Principal) -> list[dict[str, Any]]:
+    """The delivery log of a webhook (its owner's, the admin's), newest first, each with its attempts."""
+    webhook = get_or_raise(session, plan_id=plan_id, webhook_id=webhook_id, stakeholder=owner(by))
     deliveries = session.scalars(
         select(DeliveryRow).where(DeliveryRow.webhook_id == webhook.id).order_by(DeliveryRow.id.desc())
     ).all()
@@ -240,130 +270,3 @@ def enqueue_reminders(session: Session, *, plan_id: str, latest: Solved, now: da
                 session, webhook, key=key, kind="window.reminder", payload=_message("window.reminder", data, now)
             )
     return added
-
-
-# -- how it is sent ----------------------------------------------------------------------------
-
-
-def signed_headers(secret: str, message_id: str, body: str, at: datetime) -> dict[str, str]:
-    """The three Standard Webhooks headers for ``body``, sent at ``at``."""
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Signer(secret).sign(message_id, at, body),
-        "content-type": "application/json",
-    }
-
-
-def backoff(attempts: int, first_s: float) -> timedelta:
-    """The wait after the ``attempts``-th failure: ``first_s``, doubled each time, at most a day."""
-    return timedelta(seconds=min(first_s * 2 ** (attempts - 1), 86_400.0))
-
-
-class Courier(Background):
-    """Sends due messages and adds due reminders, in a background thread of the server process.
-
-    On PostgreSQL a message is sent under ``FOR UPDATE SKIP LOCKED``, so two servers never send
-    the same one at once; a message answered with 2xx is never sent again.
-    """
-
-    name = "negotiator-courier"
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        latest: Callable[[Session, str], Solved | None],
-        *,
-        poll_s: float,
-        timeout_s: float,
-        retry_s: float,
-        max_attempts: int,
-        clock: Clock = utcnow,
-    ) -> None:
-        super().__init__(poll_s=poll_s, log=log)
-        self.sessions = sessions
-        self.latest = latest
-        self.timeout_s = timeout_s
-        self.retry_s = retry_s
-        self.max_attempts = max_attempts
-        self.clock = clock
-        self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
-
-    def round(self) -> None:
-        self.remind()
-        self.send_due()
-
-    def stop(self, timeout_s: float | None = None) -> None:
-        super().stop(self.timeout_s + 5 if timeout_s is None else timeout_s)
-        self._client.close()
-
-    def remind(self) -> None:
-        """Add the reminders due now for every plan with webhooks."""
-        with self.sessions() as session:
-            plans = sorted(set(session.scalars(select(WebhookRow.plan_id).where(WebhookRow.active))))
-        for plan_id in plans:
-            with self.sessions() as session:
-                latest = self.latest(session, plan_id)
-                if latest is not None and enqueue_reminders(session, plan_id=plan_id, latest=latest, now=self.clock()):
-                    session.commit()
-
-    def send_due(self) -> int:
-        """Send every message whose time has come; how many were delivered."""
-        with self.sessions() as session:
-            due = session.scalars(
-                select(DeliveryRow.id)
-                .where(
-                    DeliveryRow.status == "pending",
-                    or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= self.clock()),
-                )
-                .order_by(DeliveryRow.id)
-            ).all()
-        return sum(self._send(delivery_id) for delivery_id in due if not self.stopping)
-
-    def _send(self, delivery_id: int) -> bool:
-        with self.sessions() as session:
-            delivery = session.scalars(
-                select(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "pending")
-                .with_for_update(skip_locked=True)
-            ).first()
-            if delivery is None:  # sent meanwhile, or being sent by another server
-                return False
-            webhook = session.get(WebhookRow, delivery.webhook_id)
-            assert webhook is not None
-            if not webhook.active:
-                delivery.status, delivery.next_attempt_at = "cancelled", None
-                session.commit()
-                return False
-            body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
-            at = self.clock()
-            status_code, error = None, None
-            started = time.monotonic()
-            try:
-                response = self._client.post(
-                    webhook.url, content=body, headers=signed_headers(webhook.secret, delivery.message_id, body, at)
-                )
-                status_code = response.status_code
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
-            duration_ms = int((time.monotonic() - started) * 1000)
-            delivered = status_code is not None and 200 <= status_code < 300
-            delivery.attempts += 1
-            if delivered:
-                delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", at, None
-            elif status_code == 410:  # Gone: the receiver asks not to be called again
-                delivery.status, delivery.next_attempt_at = "failed", None
-                webhook.active = False
-            elif delivery.attempts >= self.max_attempts:
-                delivery.status, delivery.next_attempt_at = "failed", None
-            else:
-                delivery.next_attempt_at = at + backoff(delivery.attempts, self.retry_s)
-            if error is None and not delivered:
-                error = f"HTTP {status_code}"
-            session.add(
-                DeliveryAttemptRow(
-                    delivery_id=delivery.id, at=at, status_code=status_code, error=error, duration_ms=duration_ms
-                )
-            )
-            session.commit()
-            return delivered

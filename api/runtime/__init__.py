@@ -1,0 +1,69 @@
+"""What lives as long as the server process: per-plan locks, each plan's negotiation in memory,
+and the two background threads (the solver, the courier). ``Runtime.build`` makes them all;
+``create_app`` owns one and starts and stops it with the app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import Clock, make_engine, make_sessions
+from api.runtime.courier import Courier
+from api.runtime.locks import Locks
+from api.runtime.solver import Solver
+from api.runtime.states import Plans
+from api.settings import Settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The database, the locks, the plans' states and the threads that solve and deliver."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    locks: Locks
+    plans: Plans
+    solver: Solver
+    courier: Courier
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock) -> Runtime:
+        """Everything wired together; nothing runs until ``start``."""
+        engine = make_engine(settings.database_url)
+        sessions = make_sessions(engine)
+        locks = Locks(engine)
+        plans = Plans(sessions, time_limit_s=settings.time_limit_s, clock=clock)
+        courier = Courier(
+            sessions,
+            plans.latest,
+            poll_s=settings.webhook_poll_s,
+            timeout_s=settings.webhook_timeout_s,
+            retry_s=settings.webhook_retry_s,
+            max_attempts=settings.webhook_max_attempts,
+            clock=clock,
+        )
+        # The messages a solve writes go out at once, not at the courier's next poll.
+        solver = Solver(sessions, plans, locks, poll_s=settings.poll_s, recorded=courier.wake.set)
+        return cls(settings, engine, sessions, locks, plans, solver, courier)
+
+    def start(self) -> None:
+        """Start the threads this process runs (``NEGOTIATOR_SOLVER``, ``NEGOTIATOR_WEBHOOKS``)."""
+        if self.settings.solver:
+            self.solver.start()
+            self.solver.wake.set()  # resume what a previous run left pending
+        if self.settings.webhooks:
+            self.courier.start()
+
+    def stop(self) -> None:
+        """Let the threads finish their round, then close the database."""
+        self.courier.stop()
+        self.solver.stop()
+        self.engine.dispose()
+
+    def changed(self) -> None:
+        """A change was stored: the solver takes it in now, not at its next poll."""
+        self.solver.wake.set()

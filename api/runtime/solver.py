@@ -1,0 +1,186 @@
+"""The solver's thread: pending changes fold into new versions, one solve per plan at a time.
+
+A solve takes the plan's pending changes, applies them to a copy of the plan's negotiation and
+writes the new versions, the changes' outcome and the webhook messages that tell of them in one
+transaction, under the plan's write lock. Only one process solves a plan at a time (``Locks``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import utcnow
+from api.models import ChangeRow, PlanRow, VersionRow
+from api.runtime.background import Background
+from api.runtime.locks import Locks
+from api.runtime.states import Plans, take_in
+from api.services import audit, webhooks
+from api.services.webhooks import Solved
+from scheduler.negotiation import StepResult
+from scheduler.report import step_json, version_json
+from scheduler.state import negotiation_state_json, problem_json
+
+log = logging.getLogger("negotiator.solver")
+
+
+class Solver(Background):
+    """Solves plans with pending changes in a background thread of the server process; a solve
+    that failed is retried, its changes staying pending."""
+
+    name = "negotiator-solver"
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        plans: Plans,
+        locks: Locks,
+        *,
+        poll_s: float,
+        recorded: Callable[[], None],
+    ) -> None:
+        super().__init__(poll_s=poll_s, log=log)
+        self.sessions = sessions
+        self.plans = plans
+        self.locks = locks
+        self.recorded = recorded  # called once a solve is stored (with the webhook messages it wrote)
+
+    def round(self) -> None:
+        self.solve_waiting()
+
+    def waiting(self) -> list[str]:
+        """Plans with pending changes or no version yet."""
+        with self.sessions() as session:
+            pending = set(session.scalars(select(ChangeRow.plan_id).where(ChangeRow.pending).distinct()))
+            unsolved = set(
+                session.scalars(
+                    select(PlanRow.id).where(
+                        ~select(VersionRow.number).where(VersionRow.plan_id == PlanRow.id).exists()
+                    )
+                )
+            )
+        return sorted(pending | unsolved)
+
+    def solve_waiting(self) -> None:
+        for plan_id in self.waiting():
+            self.solve(plan_id)
+
+    def solve(self, plan_id: str) -> bool:
+        """Fold the plan's pending changes into a version, unless another solver has the plan."""
+        with self.locks.solving(plan_id) as mine:
+            if not mine:
+                return False
+            try:
+                self._solve(plan_id)
+            except Exception:
+                self.plans.forget(plan_id)
+                raise
+        return True
+
+    def _solve(self, plan_id: str) -> None:
+        started = utcnow()
+        with self.sessions() as session:
+            state = self.plans.state(session, plan_id)
+            pending = session.scalars(
+                select(ChangeRow).where(ChangeRow.plan_id == plan_id, ChangeRow.pending).order_by(ChangeRow.seq)
+            ).all()
+            stored = set(session.scalars(select(VersionRow.number).where(VersionRow.plan_id == plan_id)))
+            last_batch = session.scalar(select(func.max(ChangeRow.batch)).where(ChangeRow.plan_id == plan_id)) or 0
+        # Solve on a copy: requests keep checking new changes against the state meanwhile.
+        with state.lock:
+            negotiation = state.negotiation.trial()
+        outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]] = []
+        for group in _batches(pending):
+            last_batch += 1
+            outcomes.append((last_batch, group, take_in(negotiation, group)))
+        solved = list(zip(negotiation.versions, negotiation.problems, strict=True))
+        # Each new version with the one before it, for what changed.
+        fresh = [
+            (solved[index - 1] if index else None, after)
+            for index, after in enumerate(solved)
+            if after[0].version not in stored
+        ]
+        seq = max([state.seq] + [change.seq for change in pending])
+        with self.sessions() as session, self.locks.writing(session, plan_id):
+            self._record(session, plan_id, outcomes, fresh)
+            # Where the next solve, and every read, starts: the newest version holds it.
+            newest = session.get(VersionRow, (plan_id, negotiation.current.version))
+            assert newest is not None
+            newest.state = {
+                "negotiation": negotiation_state_json(negotiation.state()),
+                "batch": last_batch,
+                "seq": seq,
+            }
+            audit.append(
+                session,
+                plan_id=plan_id,
+                actor="solver",
+                action="solve",
+                detail={
+                    "versions": [version.version for _, (version, _) in fresh],
+                    "changes": [change.id for _, group, _ in outcomes for change in group],
+                    "process": os.getpid(),
+                    "started": started.isoformat(),
+                    "finished": utcnow().isoformat(),
+                },
+            )
+        with state.lock:
+            state.negotiation = negotiation
+            state.batch = last_batch
+            state.seq = seq
+        self.recorded()
+
+    def _record(
+        self,
+        session: Session,
+        plan_id: str,
+        outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]],
+        fresh: list[tuple[Solved | None, Solved]],
+    ) -> None:
+        """Write what a solve decided: each change's outcome, the new versions, approvals, and the
+        webhook messages that tell of them (in the same transaction: none lost, none twice)."""
+        included: dict[int, list[int]] = {}
+        approved: set[int] = set()
+        for batch, group, results in outcomes:
+            for change, result in zip(group, results, strict=True):
+                row = session.merge(change)
+                row.pending = False
+                row.batch = batch
+                row.accepted = result.accepted
+                row.reason = result.reason
+                row.version = result.version
+                row.result = step_json(result)
+                if result.action == "approve" and result.accepted and result.version is not None:
+                    approved.add(result.version)
+                elif result.version is not None:
+                    included.setdefault(result.version, []).append(change.id)
+        for _, (version, problem) in fresh:
+            body = version_json(version, problem, explain=False, clock=self.plans.clock_of(session, plan_id))
+            body["changes"] = included.get(version.version, [])
+            session.add(VersionRow(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
+        session.flush()
+        webhooks.enqueue_versions(session, plan_id=plan_id, solved=fresh)
+        for number in sorted(approved):
+            stored = session.get(VersionRow, (plan_id, number))
+            if stored is not None and not stored.body.get("approved"):
+                stored.body = {**stored.body, "approved": True}
+                webhooks.enqueue_approval(session, plan_id=plan_id, number=number)
+
+
+def _batches(pending: Sequence[ChangeRow]) -> Iterator[list[ChangeRow]]:
+    """Pending changes in order, folded together, except a scenario's steps, each on its own."""
+    group: list[ChangeRow] = []
+    for change in pending:
+        if change.alone:
+            if group:
+                yield group
+                group = []
+            yield [change]
+        else:
+            group.append(change)
+    if group:
+        yield group

@@ -1,0 +1,202 @@
+"""Changes: a stakeholder's objection, event, request, withdrawal, approval, pin or override,
+checked against their authority and stored at once; the solver folds it into a version after.
+
+A change is a row, committed under the plan's write lock, before its ``202`` is answered; a retry
+with the same ``Idempotency-Key`` gets the first answer again. A counter is checked the same way,
+answered at once and stored nowhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.db import unit_of_work
+from api.errors import Conflict, Forbidden, NotFound
+from api.models import ChangeRow, IdempotentReplyRow
+from api.services import audit
+from api.services.plans import get_plan_or_raise
+from api.services.tokens import token_hash
+from api.services.versions import approve_check
+from scheduler.authority import may
+from scheduler.domain import Problem
+from scheduler.errors import ScenarioError, StepRejected
+from scheduler.negotiation import StepResult, WindowStarted
+from scheduler.report import step_json
+from scheduler.scenario import load_step
+from scheduler.timeline import format_utc
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
+
+Reply = tuple[int, dict[str, Any]]  # an HTTP status and the JSON body answered with it
+
+
+@unit_of_work
+def send(
+    session: Session,
+    runtime: Runtime,
+    *,
+    plan_id: str,
+    by: str,
+    step: dict[str, Any],
+    token: str | None,
+    key: str | None,
+) -> Reply:
+    """Store a change (once per Idempotency-Key) and wake the solver: ``202`` with where to follow it.
+    A retry with the key answers what the first one did."""
+    first = replayed(session, token, key)
+    if first is not None:
+        return first
+    idempotency = (token_hash(token), key) if key is not None and token is not None else None
+    try:
+        recorded = record_change(session, runtime, plan_id=plan_id, by=by, step=step, idempotency=idempotency)
+    except IntegrityError:  # the same key, sent again while the first was being stored
+        session.rollback()
+        first = replayed(session, token, key)
+        if first is None:
+            raise
+        return first
+    runtime.changed()
+    return 202, accepted(plan_id, recorded.id)
+
+
+def replayed(session: Session, token: str | None, key: str | None) -> Reply | None:
+    """The first answer to a POST retried with the same Idempotency-Key, if there was one."""
+    if key is None or token is None:
+        return None
+    stored = session.scalars(
+        select(IdempotentReplyRow).where(
+            IdempotentReplyRow.token_hash == token_hash(token), IdempotentReplyRow.key == key
+        )
+    ).first()
+    return (stored.status, stored.body) if stored is not None else None
+
+
+def record_change(
+    session: Session,
+    runtime: Runtime,
+    *,
+    plan_id: str,
+    by: str,
+    step: dict[str, Any],
+    idempotency: tuple[str, str] | None = None,
+) -> ChangeRow:
+    """Check a change against the author's authority and store it (committed); the solver takes it
+    from there. With ``idempotency`` (token hash, key), the 202 answer is stored with it.
+
+    Raises ScenarioError (bad body), Forbidden (no authority) or Conflict (a started window).
+    """
+    now = runtime.plans.now()
+    step, _ = check_change(session, runtime, plan_id=plan_id, by=by, step=step, now=now)
+    with runtime.locks.writing(session, plan_id):
+        last = session.scalar(select(func.max(ChangeRow.seq)).where(ChangeRow.plan_id == plan_id))
+        seq = 0 if last is None else last + 1
+        change = ChangeRow(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step, received_at=now)
+        session.add(change)
+        session.flush()
+        audit.append(
+            session, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
+        )
+        if idempotency is not None:
+            body = accepted(plan_id, change.id)
+            session.add(IdempotentReplyRow(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
+    return change
+
+
+@unit_of_work
+def counter(session: Session, runtime: Runtime, *, plan_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What a counter-proposal would do now: its impact against the current window, allowed or what
+    forbids it. Checked like a change, answered at once, stored nowhere: it changes nothing."""
+    _, result = check_change(
+        session, runtime, plan_id=plan_id, by=by, step={"action": "counter", **body}, now=runtime.plans.now()
+    )
+    return {"request": body["request"], **step_json(result)["counter"]}
+
+
+def check_change(
+    session: Session, runtime: Runtime, *, plan_id: str, by: str, step: dict[str, Any], now: datetime
+) -> tuple[dict[str, Any], StepResult]:
+    """A change checked against its author's authority and the plan's clock, as the solver will take
+    it: the step as it is stored, and what it would give now (a counter's result)."""
+    plan = get_plan_or_raise(session, plan_id=plan_id)
+    step = {key: value for key, value in step.items() if value is not None}
+    step["by"] = by
+    # Checked against every change stored so far; the solver checks again when it takes it in.
+    trial = runtime.plans.checker(session, plan_id)
+    if "at" in step:
+        check_clock(trial.problem, clock=plan.clock, by=by)
+    parsed = load_step(step, index=0, problem=trial.problem)
+    if parsed.at is not None:
+        grid = trial.problem.grid
+        if not grid.start <= parsed.at <= grid.end:
+            horizon = f"{format_utc(grid.start)} to {format_utc(grid.end)}"
+            raise ScenarioError("at", f"{format_utc(parsed.at)} lies outside the horizon ({horizon})")
+        step["at"] = format_utc(parsed.at)
+    if plan.clock == "live":
+        trial.advance(now)
+    try:
+        return step, trial.check(parsed)
+    except WindowStarted as started:
+        raise Conflict(str(started)) from None
+    except StepRejected as refusal:
+        raise Forbidden(str(refusal)) from None
+
+
+def check_clock(problem: Problem, *, clock: str, by: str) -> None:
+    """Who may send ``at``: nobody on a live plan (422), only an approver in a rehearsal (403)."""
+    if clock == "live":
+        raise ScenarioError("at", "a live plan runs on the server's clock: send the change without 'at'")
+    stakeholder = problem.stakeholder_by_id.get(by)
+    if not may(stakeholder, "move_clock"):
+        raise Forbidden("only an approver may move a rehearsal's clock with 'at'")
+
+
+def accepted(plan_id: str, change_id: int) -> dict[str, Any]:
+    """The 202 answer to a stored change: where to follow it."""
+    return {"change": change_id, "status": "pending", "href": f"/v1/plans/{plan_id}/changes/{change_id}"}
+
+
+def get_change_or_raise(session: Session, *, plan_id: str, change_id: int) -> ChangeRow:
+    change = session.get(ChangeRow, change_id)
+    if change is None or change.plan_id != plan_id:
+        raise NotFound(f"no change {change_id} in plan {plan_id!r}")
+    return change
+
+
+def change_json(change: ChangeRow) -> dict[str, Any]:
+    """A change and, once solved, what became of it."""
+    return {
+        "id": change.id,
+        "index": change.seq,
+        "action": change.action,
+        "by": change.by,
+        "received_at": format_utc(change.received_at),
+        "status": "pending" if change.pending else ("accepted" if change.accepted else "refused"),
+        "version": change.version,
+        "reason": change.reason,
+        "step": change.step,
+    }
+
+
+@unit_of_work
+def approve(
+    session: Session, runtime: Runtime, *, plan_id: str, number: int, by: str, token: str | None, key: str | None
+) -> Reply:
+    """Approve version ``number``: a conflict unless it is the newest (a retry answers as the first did)."""
+    first = replayed(session, token, key)
+    if first is not None:
+        return first
+    approve_check(session, plan_id=plan_id, number=number)
+    step = {"action": "approve", "version": number}
+    return send(session, runtime, plan_id=plan_id, by=by, step=step, token=token, key=key)
+
+
+@unit_of_work
+def get(session: Session, *, plan_id: str, change_id: int) -> dict[str, Any]:
+    """A change and what became of it."""
+    return change_json(get_change_or_raise(session, plan_id=plan_id, change_id=change_id))

@@ -1,0 +1,103 @@
+"""Tokens: a stakeholder's bearer tokens (minted and revoked by the admin) and the admin's own.
+
+Tokens are long random secrets, stored only as a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sys
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import unit_of_work
+from api.errors import NotFound, Unauthorized
+from api.models import AdminKeyRow, TokenRow
+from api.services import audit
+from api.services.plans import get_plan_or_raise
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
+
+
+def token_hash(token: str) -> str:
+    """Tokens are long random secrets: a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@unit_of_work
+def create_token(session: Session, runtime: Runtime, *, plan_id: str, stakeholder: str) -> str:
+    """A new token for a stakeholder of the plan, returned once; only its hash is kept."""
+    get_plan_or_raise(session, plan_id=plan_id)
+    if stakeholder not in runtime.plans.scenario(session, plan_id).problem.stakeholder_by_id:
+        raise NotFound(f"no stakeholder {stakeholder!r} in plan {plan_id!r}")
+    token = secrets.token_urlsafe(32)
+    session.add(TokenRow(plan_id=plan_id, stakeholder=stakeholder, token_hash=token_hash(token)))
+    with runtime.locks.writing(session, plan_id):
+        audit.append(
+            session, plan_id=plan_id, actor="admin", action="create_token", detail={"stakeholder": stakeholder}
+        )
+    return token
+
+
+@unit_of_work
+def revoke_tokens(session: Session, runtime: Runtime, *, plan_id: str, stakeholder: str) -> int:
+    """Revoke every token of a stakeholder of the plan: they answer 401 from now on. How many there were."""
+    get_plan_or_raise(session, plan_id=plan_id)
+    if stakeholder not in runtime.plans.scenario(session, plan_id).problem.stakeholder_by_id:
+        raise NotFound(f"no stakeholder {stakeholder!r} in plan {plan_id!r}")
+    with runtime.locks.writing(session, plan_id):
+        rows = session.scalars(
+            select(TokenRow).where(TokenRow.plan_id == plan_id, TokenRow.stakeholder == stakeholder)
+        ).all()
+        for row in rows:
+            session.delete(row)
+        detail = {"stakeholder": stakeholder, "revoked": len(rows)}
+        audit.append(session, plan_id=plan_id, actor="admin", action="revoke_tokens", detail=detail)
+    return len(rows)
+
+
+def token_exists(session: Session, *, token: str) -> bool:
+    """Whether any plan issued this token."""
+    return session.scalars(select(TokenRow.id).where(TokenRow.token_hash == token_hash(token))).first() is not None
+
+
+def authenticate(session: Session, *, plan_id: str, token: str | None) -> str:
+    """The stakeholder a token belongs to, for this plan only."""
+    if not token:
+        raise Unauthorized("send Authorization: Bearer TOKEN")
+    row = session.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).first()
+    if row is None or row.plan_id != plan_id:
+        raise Unauthorized("this token is not valid for this plan")
+    return row.stakeholder
+
+
+def admin_token_hash(settings: Settings, sessions: sessionmaker[Session]) -> str:
+    """The admin token's hash: from the environment, or made once, printed once and kept."""
+    if settings.admin_token:
+        return token_hash(settings.admin_token)
+    token = secrets.token_urlsafe(32)
+    try:
+        with sessions() as session, session.begin():
+            stored = session.get(AdminKeyRow, 1)
+            if stored is not None:
+                print(
+                    "negotiator: the admin token is the one printed when this database was first served "
+                    "(or set NEGOTIATOR_ADMIN_TOKEN)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return str(stored.token_hash)
+            session.add(AdminKeyRow(id=1, token_hash=token_hash(token)))
+    except IntegrityError:  # another server made it first
+        with sessions() as session:
+            stored = session.get(AdminKeyRow, 1)
+            assert stored is not None
+            return str(stored.token_hash)
+    print(f"negotiator: admin token (shown once, keep it): {token}", file=sys.stderr, flush=True)
+    return token_hash(token)
