@@ -295,7 +295,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         response_model_exclude_unset=True,
     )
     def latest_version(plan: str, _: CurrentPrincipal) -> dict[str, Any]:
-        """The newest finished version (SPEC section 8), with the ids of the changes it includes."""
+        """The newest finished version (docs/format.md section 6), with the ids of the changes it includes."""
         with transaction() as session:
             return plans.get_version_or_raise(session, plan_id=plan, number=None).body
 
@@ -306,7 +306,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         response_model_exclude_unset=True,
     )
     def get_version(plan: str, number: int, _: CurrentPrincipal) -> dict[str, Any]:
-        """Version ``number`` (SPEC section 8)."""
+        """Version ``number`` (docs/format.md section 6)."""
         with transaction() as session:
             return plans.get_version_or_raise(session, plan_id=plan, number=number).body
 

@@ -1,4 +1,4 @@
-"""The HTTP service (SPEC section 10) from the command line: plans, objections, approvals, versions.
+"""The HTTP service (README, HTTP service) from the command line: plans, objections, approvals, versions.
 
 Every command takes ``--server`` (``NEGOTIATOR_SERVER``, default http://127.0.0.1:8000) and
 ``--token`` (``NEGOTIATOR_TOKEN``): the admin's token for ``plans``, a stakeholder's for the rest.
