@@ -69,7 +69,7 @@ def test_a_terminal_keeps_its_width() -> None:
 
 def test_piped_command_output_keeps_whole_ids(tmp_path: Path) -> None:
     path = write_scenario(tmp_path, make_scenario(requests=[make_request(LONG_ID)]))
-    env = {"COLUMNS": "80", "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "TTY_INTERACTIVE": None}
+    env = {"COLUMNS": "50", "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "TTY_INTERACTIVE": None}
 
     result = CliRunner().invoke(app, ["run", str(path)], env=env)
 
