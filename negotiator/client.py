@@ -209,7 +209,7 @@ def checked_body(path: Path, model: type[BaseModel], what: str) -> dict[str, Any
         try:
             model.model_validate(data)
         except ValidationError as error:
-            raise describe_errors(error.errors(include_url=False)).located(str(path)) from None
+            raise describe_errors(error.errors(include_url=False), schema=model).located(str(path)) from None
     except ScenarioError as error:
         fail(str(error), EXIT_INVALID)
     body: dict[str, Any] = jsonable(data)
