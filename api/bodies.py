@@ -123,7 +123,7 @@ class UnscheduledRead(Read):
 
 
 class VersionRead(Read):
-    """A version as in SPEC section 8, with the ids of the changes it includes."""
+    """A version as in docs/format.md section 6, with the ids of the changes it includes."""
 
     version: int
     clock: Literal["live", "scenario"] = Field(

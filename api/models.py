@@ -82,7 +82,7 @@ class VersionRow(Base):
 
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
-    body: Mapped[dict[str, Any]] = mapped_column()  # SPEC section 8, with the ids of the changes it includes
+    body: Mapped[dict[str, Any]] = mapped_column()  # docs/format.md section 6, with the ids of the changes it includes
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The problem this version solved (``scheduler.state.problem_json``), written once.
     problem: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)

@@ -1,4 +1,4 @@
-"""The HTTP service (SPEC section 10) from the command line: plans, objections, approvals, versions.
+"""The HTTP service (README, HTTP service) from the command line: plans, objections, approvals, versions.
 
 Every command takes ``--server`` (``NEGOTIATOR_SERVER``, default http://127.0.0.1:8000) and
 ``--token`` (``NEGOTIATOR_TOKEN``): the admin's token for ``plans``, a stakeholder's for the rest.
@@ -209,7 +209,7 @@ def checked_body(path: Path, model: type[BaseModel], what: str) -> dict[str, Any
         try:
             model.model_validate(data)
         except ValidationError as error:
-            raise describe_errors(error.errors(include_url=False)).located(str(path)) from None
+            raise describe_errors(error.errors(include_url=False), schema=model).located(str(path)) from None
     except ScenarioError as error:
         fail(str(error), EXIT_INVALID)
     body: dict[str, Any] = jsonable(data)

@@ -7,9 +7,11 @@ in UTC and in each region's local time with why it is there.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -35,9 +37,16 @@ def local_window(start: datetime, end: datetime, timezone: str) -> str:
 def against_preferred(window: Window) -> str:
     if window.preferred_impact is None:
         return ""
-    saved = window.preferred_impact - window.impact
-    share = f" ({saved / window.preferred_impact:.0%})" if window.preferred_impact else ""
-    return f"at the preferred start: {user_minutes(window.preferred_impact)}, this saves {user_minutes(saved)}{share}"
+    preferred = window.preferred_impact
+    saved = preferred - window.impact
+    share = f" ({abs(saved) / preferred:{'+' if saved < 0 else ''}.0%})" if preferred else ""
+    if user_minutes(abs(saved)) == "0":
+        verdict = "this costs the same"
+    elif saved > 0:
+        verdict = f"this saves {user_minutes(saved)}{share}"
+    else:
+        verdict = f"this costs {user_minutes(-saved)} more{share}"
+    return f"at the preferred start: {user_minutes(preferred)}, {verdict}"
 
 
 def why_text(problem: Problem, window: Window, why: WhyHere | None) -> str:
@@ -46,7 +55,8 @@ def why_text(problem: Problem, window: Window, why: WhyHere | None) -> str:
     lines = []
     if why.cheaper_blocked_by:
         ruled = ", ".join(
-            f"{b.rule} ({b.starts} starts, from {user_minutes(b.cheapest_impact)})" for b in why.cheaper_blocked_by
+            f"{b.rule} ({b.starts} start{'' if b.starts == 1 else 's'}, from {user_minutes(b.cheapest_impact)})"
+            for b in why.cheaper_blocked_by
         )
         lines.append(f"cheaper starts ruled out by: {ruled}")
     else:
@@ -146,19 +156,34 @@ def counter_text(step: StepResult, counter: CounterResult) -> Text:
 
 
 def render(replay: Replay, console: Console) -> None:
-    """Print version 1, then every step in order with what it did."""
-    console.print(Text(f"{replay.scenario} — {replay.slot_minutes}-minute slots", style="bold"))
-    console.print(version_panel(replay.problems[0], replay.versions[0], None, None))
+    """Print version 1, then every step in order with what it did.
+
+    Written to a pipe or a file, lines are as long as they need: ids are values a user copies, and
+    a width guessed for a terminal nobody looks at would cut them short.
+    """
+    story = list(_story(replay))
+    if not console.is_terminal:
+        unbounded = console.options.update_width(UNBOUNDED_WIDTH)
+        widest = max(Measurement.get(console, unbounded, part).maximum for part in story)
+        console.width = max(console.width, widest)
+    for part in story:
+        console.print(part)
+
+
+UNBOUNDED_WIDTH = 100_000
+
+
+def _story(replay: Replay) -> Iterator[RenderableType]:
+    yield Text(f"{replay.scenario} — {replay.slot_minutes}-minute slots", style="bold")
+    yield version_panel(replay.problems[0], replay.versions[0], None, None)
     position = {version.version: i for i, version in enumerate(replay.versions)}
     for step in replay.steps:
         if not step.accepted:
-            console.print(Text(f"step {step.index}: {step.action} by {step.by} refused: {step.reason}", style="red"))
+            yield Text(f"step {step.index}: {step.action} by {step.by} refused: {step.reason}", style="red")
         elif step.counter is not None:
-            console.print(counter_text(step, step.counter))
+            yield counter_text(step, step.counter)
         elif step.action == "approve":
-            console.print(
-                Text(f"step {step.index}: {step.by} approved version {step.version}; its windows are announced")
-            )
+            yield Text(f"step {step.index}: {step.by} approved version {step.version}; its windows are announced")
         elif step.version is not None:
             i = position[step.version]
-            console.print(version_panel(replay.problems[i], replay.versions[i], step, replay.versions[i - 1]))
+            yield version_panel(replay.problems[i], replay.versions[i], step, replay.versions[i - 1])

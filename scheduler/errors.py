@@ -7,6 +7,8 @@ NegotiatorError
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 
 class NegotiatorError(Exception):
     """Base of every error the engine raises on purpose."""
@@ -32,3 +34,16 @@ class ScenarioError(NegotiatorError):
 
 class StepRejected(NegotiatorError):
     """A negotiation step refused for lack of authority; the reason is shown to the user."""
+
+
+def written(value: object) -> str:
+    """A value the way a scenario file writes it: ``'text'``, ``2026-03-23 00:00:00``, ``true``, ``null``."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return str(value)

@@ -1,4 +1,4 @@
-"""Why a request got no window: the rule ids that together leave it no room (SPEC section 6.3)."""
+"""Why a request got no window: the rule ids that together leave it no room (docs/format.md section 5.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The impact of a window in user-minutes (SPEC section 4), for every start at once."""
+"""The impact of a window in user-minutes (docs/format.md section 4), for every start at once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Negotiation (SPEC section 7): stakeholders' steps, checked against their authority, each accepted
+"""Negotiation (docs/format.md section 2.9): stakeholders' steps, checked against their authority, each accepted
 change producing a new version that moves as little as it must.
 
 ``Negotiation`` holds the state between steps and is what the command line's replay and the HTTP
@@ -89,8 +89,8 @@ class Negotiation:
     pinned: dict[str, datetime] = field(default_factory=dict)
     withdrawn: set[str] = field(default_factory=set)
     overrides: dict[str, str] = field(default_factory=dict)  # veto rule id -> the approver who proposed lifting it
-    # On the server's clock a window starting right now has started (SPEC 11); a replay's clock
-    # jumps from step to step, and a window starting at its ``now`` may still move (SPEC 7).
+    # On the server's clock a window starting right now has started (README, live plans); a replay's clock
+    # jumps from step to step, and a window starting at its ``now`` may still move (docs/format.md section 2.9).
     live: bool = False
 
     @classmethod

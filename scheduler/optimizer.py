@@ -1,4 +1,4 @@
-"""Place the requests of one component: most requests placed, then least impact (SPEC section 6).
+"""Place the requests of one component: most requests placed, then least impact (docs/format.md section 5).
 
 A component is a group of requests linked by shared resources or ``after``. One request alone is
 placed at its cheapest start; a group whose cheapest starts already fit together is done. A group

@@ -1,7 +1,8 @@
-"""The JSON output of SPEC section 8 (``schema_version: 1``), built from the engine's dataclasses."""
+"""The JSON output of docs/format.md section 6 (``schema_version: 1``), built from the engine's dataclasses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from scheduler.domain import Problem, Version, Window
@@ -10,26 +11,37 @@ from scheduler.negotiation import Replay, StepResult
 from scheduler.timeline import SlotGrid, format_utc
 
 SCHEMA_VERSION = 1
+IMPACT_DIGITS = 12  # significant digits kept: sums of floats carry noise such as 90592500.00000001
+
+
+def impact(value: float) -> float:
+    """An impact as shown: rounded to ``IMPACT_DIGITS`` significant digits (the engine keeps its own)."""
+    return float(f"{value:.{IMPACT_DIGITS}g}")
+
+
+def impacts(by_region: Mapping[str, float]) -> dict[str, float]:
+    """Impacts by region, each as shown."""
+    return {region: impact(value) for region, value in by_region.items()}
 
 
 def window_json(window: Window, grid: SlotGrid, why: WhyHere | None = None) -> dict[str, Any]:
-    """One window as in SPEC section 8, with the added ``why`` explanation when given."""
+    """One window as in docs/format.md section 6, with the added ``why`` explanation when given."""
     out: dict[str, Any] = {
         "request": window.request,
         "start": format_utc(window.start),
         "end": format_utc(window.end),
-        "impact": window.impact,
-        "impact_by_region": dict(window.impact_by_region),
+        "impact": impact(window.impact),
+        "impact_by_region": impacts(window.impact_by_region),
     }
     if window.preferred_impact is not None:
-        out["preferred_impact"] = window.preferred_impact
+        out["preferred_impact"] = impact(window.preferred_impact)
     if why is not None:
         out["why"] = {
             "alternatives": [
-                {"start": format_utc(grid.instant(alt.start)), "impact": alt.impact} for alt in why.alternatives
+                {"start": format_utc(grid.instant(alt.start)), "impact": impact(alt.impact)} for alt in why.alternatives
             ],
             "cheaper_blocked_by": [
-                {"rule": b.rule, "starts": b.starts, "cheapest_impact": b.cheapest_impact}
+                {"rule": b.rule, "starts": b.starts, "cheapest_impact": impact(b.cheapest_impact)}
                 for b in why.cheaper_blocked_by
             ],
         }
@@ -39,7 +51,7 @@ def window_json(window: Window, grid: SlotGrid, why: WhyHere | None = None) -> d
 def version_json(
     version: Version, problem: Problem, *, explain: bool = True, clock: Literal["live", "scenario"] = "scenario"
 ) -> dict[str, Any]:
-    """One version as in SPEC section 8; ``explain`` adds each window's ``why``. ``clock`` says whose
+    """One version as in docs/format.md section 6; ``explain`` adds each window's ``why``. ``clock`` says whose
     time ``now`` is: the server's (a live plan) or the scenario's (a replay or a rehearsal)."""
     why = explain_version(problem, version) if explain else {}
     return {
@@ -47,8 +59,8 @@ def version_json(
         "clock": clock,
         "now": format_utc(version.now),
         "status": version.status,
-        "objective": version.objective,
-        "bound": version.bound,
+        "objective": impact(version.objective),
+        "bound": impact(version.bound),
         "approved": version.approved,
         "windows": [window_json(window, problem.grid, why.get(window.request)) for window in version.windows],
         "unscheduled": [{"request": item.request, "reasons": list(item.reasons)} for item in version.unscheduled],
@@ -70,9 +82,9 @@ def step_json(step: StepResult) -> dict[str, Any]:
         counter = step.counter
         out["counter"] = {
             "start": format_utc(counter.start),
-            "impact": counter.impact,
-            "impact_by_region": dict(counter.impact_by_region),
-            "current_impact": counter.current_impact,
+            "impact": impact(counter.impact),
+            "impact_by_region": impacts(counter.impact_by_region),
+            "current_impact": None if counter.current_impact is None else impact(counter.current_impact),
             "allowed": counter.allowed,
             "blocked_by": list(counter.blocked_by),
         }

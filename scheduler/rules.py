@@ -1,4 +1,4 @@
-"""The hard rules of SPEC section 5, one named function each.
+"""The hard rules of docs/format.md section 5.1, one named function each.
 
 Each rule of one request returns the starts (slot indices 0..count-1) it forbids under the id
 that appears in ``reasons``. The two rules between requests (a shared resource, ``after``) say

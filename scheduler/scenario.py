@@ -5,16 +5,19 @@ Every problem becomes a ``ScenarioError`` naming the field path and what is wron
 
 from __future__ import annotations
 
+import difflib
 import json
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from scheduler import profiles, steps
 from scheduler.domain import (
@@ -26,7 +29,7 @@ from scheduler.domain import (
     Stakeholder,
     TimeRange,
 )
-from scheduler.errors import ScenarioError
+from scheduler.errors import ScenarioError, written
 from scheduler.schema import (
     STEP_ACTIONS,
     ApproveStep,
@@ -80,10 +83,16 @@ def read_document(path: Path) -> Any:
         raise ScenarioError("", f"cannot read the file: {error.strerror}", source=str(path)) from None
     except UnicodeDecodeError:
         raise ScenarioError("", "the file is not UTF-8 text", source=str(path)) from None
+    empty = ScenarioError("", "the file is empty (docs/format.md section 1 has a complete example)", source=str(path))
+    if not text.strip():
+        raise empty
     try:
-        return _parse_text(text, json_format=path.suffix.lower() == ".json")
+        data = _parse_text(text, json_format=path.suffix.lower() == ".json")
     except ScenarioError as error:
         raise error.located(str(path)) from None
+    if data is None and text.strip().lower() not in ("null", "~"):  # YAML of nothing but comments
+        raise empty
+    return data
 
 
 def load_data(data: object, *, base_dir: Path | None = None) -> Scenario:
@@ -93,16 +102,13 @@ def load_data(data: object, *, base_dir: Path | None = None) -> Scenario:
     try:
         model = ScenarioIn.model_validate(data)
     except ValidationError as error:
-        raise _first_error(error) from None
+        raise _first_error(error, schema=ScenarioIn) from None
     return _Builder(model, base_dir).build()
 
 
 def _parse_text(text: str, *, json_format: bool) -> Any:
     if json_format:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ScenarioError(f"line {error.lineno} column {error.colno}", f"invalid JSON: {error.msg}") from None
+        return _parse_json(text)
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as error:
@@ -111,6 +117,45 @@ def _parse_text(text: str, *, json_format: bool) -> Any:
         raise ScenarioError(where, f"invalid YAML: {error.problem or error}") from None
     except yaml.YAMLError as error:
         raise ScenarioError("", f"invalid YAML: {error}") from None
+
+
+def _parse_json(text: str) -> Any:
+    """JSON, refusing a key repeated in one object (``json`` keeps the last silently, as PyYAML would)."""
+    repeated: dict[int, str] = {}  # id of an object -> its first repeated key
+
+    def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in mapping:
+                repeated.setdefault(id(mapping), key)
+            mapping[key] = value
+        return mapping
+
+    try:
+        data = json.loads(text, object_pairs_hook=unique_pairs)
+    except json.JSONDecodeError as error:
+        raise ScenarioError(f"line {error.lineno} column {error.colno}", f"invalid JSON: {error.msg}") from None
+    if repeated:
+        loc, key = _find_repeated(data, repeated, []) or ([], next(iter(repeated.values())))
+        raise ScenarioError(format_path([*loc, key]), f"invalid JSON: key {key!r} appears twice in one object")
+    return data
+
+
+def _find_repeated(value: Any, repeated: Mapping[int, str], loc: list[int | str]) -> tuple[list[int | str], str] | None:
+    """The location of the first object, in reading order, that holds a repeated key, and that key."""
+    if isinstance(value, dict):
+        if id(value) in repeated:
+            return loc, repeated[id(value)]
+        children: Iterable[tuple[int | str, Any]] = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    for part, child in children:
+        found = _find_repeated(child, repeated, [*loc, part])
+        if found is not None:
+            return found
+    return None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -150,32 +195,77 @@ def _without_branch_tags(loc: tuple[int | str, ...]) -> list[int | str]:
     return parts
 
 
-def _first_error(error: ValidationError, *, step: bool = False) -> ScenarioError:
-    return describe_errors(list(error.errors(include_url=False)), step=step)
+def _first_error(error: ValidationError, *, schema: Any, step: bool = False) -> ScenarioError:
+    return describe_errors(list(error.errors(include_url=False)), schema=schema, step=step)
 
 
-def describe_errors(details: Sequence[Mapping[str, Any]], *, step: bool = False) -> ScenarioError:
+def describe_errors(details: Sequence[Mapping[str, Any]], *, schema: Any = None, step: bool = False) -> ScenarioError:
     """The first of pydantic's error details as a ScenarioError with a clean field path.
 
-    ``step``: the details are about a lone negotiation step (paths relative to it).
+    ``schema``: the type validated (``ScenarioIn``, ``StepIn``, ...), to suggest the key meant by an
+    unknown one. ``step``: the details are about a lone negotiation step (paths relative to it).
     """
     first = details[0]
     loc = _without_branch_tags(("negotiation", 0, *first["loc"]) if step else first["loc"])[2 if step else 0 :]
     message = first["msg"].removeprefix("Value error, ")
+    given = first.get("input")
     if first["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r} (check its spelling; SPEC section 2 lists the keys)"
+        key = str(loc[-1])
+        near = difflib.get_close_matches(key, _keys_at(schema, tuple(first["loc"])[:-1]), n=1)
+        hint = f"did you mean {near[0]!r}?" if near else "check its spelling;"
+        message = f"unknown key {key!r} ({hint} docs/format.md section 2 lists the keys)"
     elif first["type"] == "missing":
         message = "is required"
     elif first["type"] == "union_tag_invalid":
-        message = f"unknown action {first['input'].get('action')!r}: use one of {', '.join(STEP_ACTIONS)}"
+        action = str(given.get("action")) if isinstance(given, Mapping) else ""
+        near = difflib.get_close_matches(action, STEP_ACTIONS, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        message = f"unknown action {action!r}{hint}: use one of {', '.join(STEP_ACTIONS)}"
     elif first["type"] == "union_tag_not_found":
         message = f"needs an action: one of {', '.join(STEP_ACTIONS)}"
-    elif "input" in first and not isinstance(first["input"], Mapping | list) and repr(first["input"]) not in message:
-        message = f"{message} (got {first['input']!r})"
+    elif first["type"] == "string_type" and isinstance(given, date):
+        message = f"must be text: an unquoted {written(given)} is read as a time; put it in quotes"
+    elif "input" in first and not isinstance(given, Mapping | list) and written(given) not in message:
+        message = f"{message} (got {written(given)})"
     more = len(details) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ScenarioError(format_path(loc), message)
+
+
+def _keys_at(schema: Any, loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed in the mapping at ``loc`` (pydantic's, branch tags included) of ``schema``."""
+    models = _models_in(schema)
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = [model.model_fields[part] for model in models if part in model.model_fields]
+        if fields:
+            models = [inner for field in fields for inner in _models_in(field.annotation)]
+        else:  # a branch tag: a step's action, or a profile's form
+            chosen = [model for model in models if _action_of(model) == part]
+            models = chosen or models
+    return sorted({key for model in models for key in model.model_fields})
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold, through Annotated, unions, lists and dicts."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Annotated:
+        args = args[:1]
+    elif typing.get_origin(annotation) is dict:
+        args = args[1:]
+    elif not args or typing.get_origin(annotation) not in (list, typing.Union, types.UnionType):
+        return []
+    return [model for arg in args for model in _models_in(arg)]
+
+
+def _action_of(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("action")
+    choices = typing.get_args(field.annotation) if field is not None else ()
+    return str(choices[0]) if len(choices) == 1 else None
 
 
 class _Builder:
@@ -416,7 +506,7 @@ def load_step(data: object, *, index: int, problem: Problem) -> Step:
     try:
         model = _STEP.validate_python(data)
     except ValidationError as error:
-        raise _first_error(error, step=True) from None
+        raise _first_error(error, schema=StepIn, step=True) from None
     return _Builder.for_problem(problem)._step(index, model, problem.grid, problem.now, path="")
 
 

@@ -1,4 +1,4 @@
-"""The scenario format (SPEC section 2) as pydantic models: the one schema of files and HTTP bodies.
+"""The scenario format (docs/format.md section 2) as pydantic models: the one schema of files and HTTP bodies.
 
 Field-level rules live here; rules that relate fields to each other (references, unique ids,
 cycles) are checked by ``scheduler.scenario`` when it builds the engine's dataclasses.

@@ -2,7 +2,7 @@
 every read, starts from what was served instead of solving the history again.
 
 ``problem_json`` / ``load_problem`` carry a problem as it was solved (requests, events, objections,
-fixed and noticed windows included); ``load_version`` reads a version back from its SPEC section 8
+fixed and noticed windows included); ``load_version`` reads a version back from its docs/format.md section 6
 JSON; ``negotiation_json`` / ``load_negotiation_state`` carry what a negotiation keeps between
 steps (the clock, announced, pinned, withdrawn, overrides). Floats and instants round-trip exactly.
 """
@@ -221,7 +221,7 @@ def load_problem(data: Mapping[str, Any]) -> Problem:
 
 
 def load_version(body: Mapping[str, Any]) -> Version:
-    """A version from its SPEC section 8 JSON (keys it does not know, like ``changes``, are ignored)."""
+    """A version from its docs/format.md section 6 JSON (keys it does not know, like ``changes``, are ignored)."""
     return Version(
         version=body["version"],
         now=_instant(body["now"]),

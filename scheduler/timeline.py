@@ -9,12 +9,15 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from difflib import get_close_matches
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import numpy as np
 import pendulum
 from numpy.typing import NDArray
+
+from scheduler.errors import written
 
 _LOCAL = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
@@ -29,7 +32,16 @@ def zone(name: str) -> ZoneInfo:
     try:
         return _zone(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "Europe"
-        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Paris'") from None
+        near = _nearest_zone(name)
+        hint = f"did you mean {near!r}?" if near else "use an IANA name such as 'Europe/Paris'"
+        raise ValueError(f"unknown time zone {name!r}: {hint}") from None
+
+
+def _nearest_zone(name: str) -> str | None:
+    """The IANA zone ``name`` was meant to be: the same but for case, else the closest spelling."""
+    by_folded = {known.casefold(): known for known in available_timezones()}
+    near = get_close_matches(name.casefold(), by_folded, n=1)
+    return by_folded.get(name.casefold()) or (by_folded[near[0]] if near else None)
 
 
 @lru_cache(maxsize=512)
@@ -50,7 +62,7 @@ def parse_instant(value: object) -> datetime:
     if isinstance(value, date):
         raise ValueError(f"'{value.isoformat()}' is a date without a time: write e.g. '{value} 00:00 UTC'")
     if not isinstance(value, str):
-        raise ValueError(f"expected a time such as '2009-06-15 21:45 America/Los_Angeles', got {value!r}")
+        raise ValueError(f"expected a time such as '2009-06-15 21:45 America/Los_Angeles', got {written(value)}")
     text = value.strip()
     if _DATE.match(text):
         raise ValueError(f"'{text}' is a date without a time: write e.g. '{text} 00:00 UTC'")
@@ -134,7 +146,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"expected a duration such as '90m', '1h30m' or 'PT1H30M', got {value!r}")
+        raise ValueError(f"expected a duration such as '90m', '1h30m' or 'PT1H30M', got {written(value)}")
     text = value.strip()
     short = _SHORT_DURATION.match(text)
     if short and text:

@@ -1,4 +1,4 @@
-"""Plain factories for tests: scenario pieces in the file format (SPEC section 2), as Python dicts.
+"""Plain factories for tests: scenario pieces in the file format (docs/format.md section 2), as Python dicts.
 
 Each ``make_*`` returns a fresh, minimal, valid piece; keyword arguments replace its keys.
 ``make_scenario()`` is a whole valid scenario: two days (2026-03-02 00:00 UTC to 2026-03-04

@@ -30,7 +30,7 @@ def list_versions(plan: str, _: CurrentPrincipal, session: SessionDep) -> list[d
     response_model_exclude_unset=True,
 )
 def latest_version(plan: str, _: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
-    """The newest finished version (SPEC section 8), with the ids of the changes it includes."""
+    """The newest finished version (docs/format.md section 6), with the ids of the changes it includes."""
     return versions.get(session, plan_id=plan, number=None)
 
 
@@ -41,7 +41,7 @@ def latest_version(plan: str, _: CurrentPrincipal, session: SessionDep) -> dict[
     response_model_exclude_unset=True,
 )
 def get_version(plan: str, number: int, _: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
-    """Version ``number`` (SPEC section 8)."""
+    """Version ``number`` (docs/format.md section 6)."""
     return versions.get(session, plan_id=plan, number=number)
 
 

@@ -1,4 +1,4 @@
-"""The HTTP service (SPEC section 10), in-process with httpx: authority, solving, history, audit and errors.
+"""The HTTP service (README, HTTP service), in-process with httpx: authority, solving, history, audit and errors.
 
 Every test runs on SQLite, and on PostgreSQL when NEGOTIATOR_TEST_DATABASE_URL is set (see conftest).
 """

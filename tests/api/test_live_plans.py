@@ -1,4 +1,4 @@
-"""Live plans on the server's clock and rehearsals on the scenario's (SPEC 11), with a clock the tests move.
+"""Live plans on the server's clock and rehearsals on the scenario's (README, live plans), with a clock the tests move.
 
 The scenario is the factories' two days from 2026-03-02 00:00 UTC in hourly slots, with a flat
 profile: every start costs the same, so a request takes the first start its rules allow.

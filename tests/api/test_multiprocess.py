@@ -1,4 +1,4 @@
-"""Real server processes on one PostgreSQL database (SPEC section 10: no accepted change is ever lost).
+"""Real server processes on one PostgreSQL database (README, HTTP service: no accepted change is ever lost).
 
 Two ``negotiator serve`` processes take a burst of 1,000 soft objections from 50 concurrent clients:
 every 202 is a stored change, accepted into exactly one version, the burst folds into far fewer

@@ -1,4 +1,4 @@
-"""Vetoes and blackouts that stay (SPEC 11): a veto binds whoever submits the same work again, and a
+"""Vetoes and blackouts that stay (README, live plans): a veto binds whoever submits the same work again, and a
 blackout goes only when two different approvers agree."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The command line (SPEC section 9): exit codes, error messages and the json, ics and table formats."""
+"""The command line (docs/format.md section 7): exit codes, error messages and the json, ics and table formats."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from tests.factories import (
 TOP_KEYS = {"schema_version", "scenario", "slot_minutes", "steps", "versions"}
 VERSION_KEYS = {
     "version",
-    "clock",  # SPEC 11: whose time ``now`` is; a replay's is the scenario's
+    "clock",  # README, live plans: whose time ``now`` is; a replay's is the scenario's
     "now",
     "status",
     "objective",
@@ -44,7 +44,7 @@ VERSION_KEYS = {
     "moved_announced",
 }
 WINDOW_KEYS = {"request", "start", "end", "impact", "impact_by_region"}
-# Optional fields the project added to a window, as SPEC section 2 allows; anything else is a leak.
+# Optional fields the project added to a window, as docs/format.md section 2 allows; anything else is a leak.
 WINDOW_EXTENSIONS = {"why"}
 UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 SCENARIOS = sorted(
@@ -68,7 +68,7 @@ def two_zone_scenario(**overrides: Any) -> dict[str, Any]:
 
     ``r1`` must run 10:00-11:00 UTC on Monday 2 March 2026; its preferred start, 12:00 UTC, falls in a
     weight-3 event. ``r2`` (no preferred start) must run 05:00-06:00 UTC on Tuesday 3 March.
-    By SPEC section 4 each window costs 60 min * (1000 + 2000) * 0.5 = 90,000 user-minutes
+    By docs/format.md section 4 each window costs 60 min * (1000 + 2000) * 0.5 = 90,000 user-minutes
     (eu 30,000, np 60,000), and r1 at its preferred start would cost three times that, 270,000.
     """
     scenario = make_scenario(
@@ -307,10 +307,10 @@ def test_time_limit_must_be_positive(scheduled: Path) -> None:
     assert "--time-limit" in result.output
 
 
-# --format json (SPEC section 8)
+# --format json (docs/format.md section 6)
 
 
-def test_json_output_has_the_keys_of_spec_section_8(unschedulable: Path) -> None:
+def test_json_output_has_the_keys_of_the_format_reference(unschedulable: Path) -> None:
     result = run_cli(str(unschedulable), "--format", "json")
     output = json.loads(result.stdout)
 

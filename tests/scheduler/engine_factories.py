@@ -1,9 +1,9 @@
-"""Plain factories for the engine's dataclasses, and independent readings of SPEC sections 4 and 5.
+"""Plain factories for the engine's dataclasses, and independent readings of docs/format.md sections 4 and 5.1.
 
 The factories build ``scheduler.domain`` objects directly (no scenario loader). The oracles
 (``reference_*``, ``window_violations``) restate the contract in the most literal way: loops over
 slots, regions and services, ``zoneinfo`` for local hours. They never call the engine, so a test
-comparing the two checks the engine against the SPEC, not against itself.
+comparing the two checks the engine against docs/format.md, not against itself.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def with_requests(problem: Problem, *requests: Request) -> Problem:
     return replace(problem, requests=tuple(requests))
 
 
-# --- Independent oracle of SPEC section 4 -------------------------------------------------------
+# --- Independent oracle of docs/format.md section 4 -------------------------------------------------------
 
 
 def _activity(region: Region, instant: datetime) -> float:
@@ -170,7 +170,7 @@ def _objection_factor(problem: Problem, request: Request, region: str, instant: 
 
 
 def reference_impact_by_region(problem: Problem, request: Request, start: datetime) -> dict[str, float]:
-    """SPEC section 4, impact_by_region of ``request`` placed at ``start``, restated literally."""
+    """docs/format.md section 4, impact_by_region of ``request`` placed at ``start``, restated literally."""
     slot = timedelta(minutes=problem.grid.slot_minutes)
     slots = max(1, math.ceil(request.duration / slot))
     by_region: dict[str, float] = {}
@@ -195,11 +195,11 @@ def reference_impact_by_region(problem: Problem, request: Request, start: dateti
 
 
 def reference_impact(problem: Problem, request: Request, start: datetime) -> float:
-    """SPEC section 4, impact of ``request`` placed at ``start``."""
+    """docs/format.md section 4, impact of ``request`` placed at ``start``."""
     return sum(reference_impact_by_region(problem, request, start).values())
 
 
-# --- Independent oracle of SPEC sections 3 and 5 ------------------------------------------------
+# --- Independent oracle of docs/format.md sections 3 and 5.1 ------------------------------------------------
 
 
 def window_end(problem: Problem, request: Request, start: datetime) -> datetime:
@@ -219,7 +219,7 @@ def _touches(range_start: datetime, range_end: datetime, start: datetime, end: d
 
 
 def single_request_violations(problem: Problem, request: Request, start: datetime) -> list[str]:
-    """The SPEC section 5 rules about one request that a window at ``start`` breaks."""
+    """The docs/format.md section 5.1 rules about one request that a window at ``start`` breaks."""
     grid = problem.grid
     slot = timedelta(minutes=grid.slot_minutes)
     end = window_end(problem, request, start)
@@ -248,7 +248,7 @@ def single_request_violations(problem: Problem, request: Request, start: datetim
 
 
 def window_violations(problem: Problem, version: Version) -> list[str]:
-    """Every SPEC section 3 and 5 rule the version's windows break (empty when all hold)."""
+    """Every docs/format.md section 3 and 5 rule the version's windows break (empty when all hold)."""
     broken: list[str] = []
     windows = version.window_by_request
     for window in version.windows:

@@ -1,4 +1,4 @@
-"""Impact in user-minutes (SPEC section 4), checked against an independent reading of the formula."""
+"""Impact in user-minutes (docs/format.md section 4), checked against an independent reading of the formula."""
 
 from __future__ import annotations
 

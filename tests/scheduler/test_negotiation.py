@@ -1,4 +1,4 @@
-"""Negotiation (SPEC section 7): authority, versions, announced and started windows, stability,
+"""Negotiation (docs/format.md section 2.9): authority, versions, announced and started windows, stability,
 incremental re-planning, counter-proposals, pins, why-here explanations, and the #nomaintenance replay.
 
 Scenarios are written in the file format with ``tests.factories`` and replayed as the command line
@@ -542,7 +542,7 @@ def test_announced_window_moves_when_its_predecessor_is_pushed_past_it() -> None
     )
 
     assert [_window(run.versions[0], request).start for request in ("r1", "r2")] == [_at(0), _at(3)]
-    # Both fit (r1 from 03:00, r2 after it): SPEC 6.1 places as many as possible; r2 moves.
+    # Both fit (r1 from 03:00, r2 after it): docs/format.md section 5.1 places as many as possible; r2 moves.
     assert run.final.unscheduled == ()
     assert run.final.moved_announced == ("r1", "r2")
 

@@ -1,6 +1,6 @@
-"""The optimizer against exhaustive search on small random instances (SPEC sections 5 and 6).
+"""The optimizer against exhaustive search on small random instances (docs/format.md section 5).
 
-The brute force enumerates, for every request, each start the SPEC allows or "unscheduled", keeps
+The brute force enumerates, for every request, each start the rules allow or "unscheduled", keeps
 the combinations that respect resources and ``after``, and takes the most requests placed, then the
 least total impact; impacts and rules come from the independent oracles in ``engine_factories``.
 """
@@ -115,7 +115,7 @@ def _predecessors_first(requests: tuple[Request, ...]) -> list[Request]:
 
 
 def assert_matches_brute_force(problem: Problem, version: Version) -> None:
-    """Same number placed, same objective, every rule kept, each window's impact as in SPEC 4."""
+    """Same number placed, same objective, every rule kept, each window's impact as in docs/format.md section 4."""
     optimum = brute_force(problem)
     assert window_violations(problem, version) == []
     assert len(version.windows) == optimum.scheduled
@@ -134,7 +134,7 @@ def assert_matches_brute_force(problem: Problem, version: Version) -> None:
 def assert_reasons_leave_no_room(
     problem: Problem, version: Version, request: Request, reasons: tuple[str, ...]
 ) -> None:
-    """Every start of the grid is forbidden by at least one of the named rules (SPEC 6.3)."""
+    """Every start of the grid is forbidden by at least one of the named rules (docs/format.md section 5.2)."""
     assert reasons
     grid = problem.grid
     windows = version.window_by_request

@@ -1,4 +1,4 @@
-"""Loading scenarios (SPEC section 2): validation, field paths in errors, references and defaults."""
+"""Loading scenarios (docs/format.md section 2): validation, field paths in errors, references and defaults."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from scheduler import steps
 from scheduler.errors import ScenarioError
 from scheduler.profiles import BUILTIN
-from scheduler.scenario import Scenario, load_data, load_file
+from scheduler.scenario import Scenario, load_data, load_file, load_step
 from tests.factories import (
     make_event,
     make_horizon,
@@ -179,9 +179,7 @@ def test_json_file_is_parsed_as_json_not_yaml(tmp_path: Path) -> None:
         load_file(path)
 
 
-@pytest.mark.parametrize(
-    "text", ["- a\n- b\n", "just a string\n", "", "42\n"], ids=["list", "string", "empty", "number"]
-)
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n"], ids=["list", "string", "number"])
 def test_scenario_file_that_is_not_a_mapping_is_rejected(tmp_path: Path, text: str) -> None:
     path = tmp_path / "scenario.yaml"
     path.write_text(text, encoding="utf-8")
@@ -969,3 +967,114 @@ def test_soft_objection_weight_defaults_to_ten() -> None:
     objections = [step for step in scenario.steps if isinstance(step, steps.Object)]
     assert [(step.kind, step.weight) for step in objections[:2]] == [("soft", 10.0), ("soft", 3.0)]
     assert objections[2].kind == "veto"
+
+
+# Messages a user reads: nearest key, zone and action; values as written; no missing documents
+
+
+@pytest.mark.parametrize(
+    ("scenario", "path", "meant"),
+    [
+        (make_scenario(requests=[make_request(dedline="2026-03-03T00:00:00Z")]), "requests[0].dedline", "deadline"),
+        (make_scenario(regions=[make_region(profile={"hourley": [0.5] * 24})]), "regions[0].profile.hourley", "hourly"),
+        (make_scenario(horizn=make_horizon()), "horizn", "horizon"),
+        (
+            make_scenario(stakeholders=[make_stakeholder()], negotiation=[make_objection(reson="x")]),
+            "negotiation[0].reson",
+            "reason",
+        ),
+    ],
+    ids=["request", "profile", "top-level", "step"],
+)
+def test_unknown_key_suggests_the_key_meant(scenario: dict[str, Any], path: str, meant: str) -> None:
+    with pytest.raises(ScenarioError, match=rf"did you mean '{meant}'\? docs/format\.md section 2") as error:
+        load_data(scenario)
+
+    assert error.value.path == path
+
+
+def test_unknown_key_without_a_near_one_points_to_the_format_reference() -> None:
+    with pytest.raises(ScenarioError, match=r"check its spelling; docs/format\.md section 2 lists the keys"):
+        load_data(make_scenario(requests=[make_request(zzzzzz=1)]))
+
+
+def test_unknown_key_of_a_lone_step_suggests_the_key_meant() -> None:
+    problem = load_data(make_scenario(stakeholders=[make_stakeholder()])).problem
+
+    with pytest.raises(ScenarioError, match=r"unknown key 'kindd' \(did you mean 'kind'\?") as error:
+        load_step(make_objection(kindd="veto"), index=0, problem=problem)
+
+    assert error.value.path == "kindd"
+
+
+def test_unknown_action_suggests_the_action_meant() -> None:
+    steps = [make_step("objet", request="r1", kind="veto")]
+
+    with pytest.raises(ScenarioError, match=r"unknown action 'objet' \(did you mean 'object'\?\): use one of"):
+        load_data(make_scenario(stakeholders=[make_stakeholder()], negotiation=steps))
+
+
+@pytest.mark.parametrize(("timezone", "meant"), [("europe/berlin", "Europe/Berlin"), ("Europe/Pariss", "Europe/Paris")])
+def test_unknown_time_zone_suggests_the_zone_meant(timezone: str, meant: str) -> None:
+    with pytest.raises(ScenarioError, match=rf"unknown time zone '{timezone}': did you mean '{meant}'\?"):
+        load_data(make_scenario(regions=[make_region(timezone=timezone)]))
+
+
+def test_time_in_a_misspelt_zone_suggests_the_zone_meant() -> None:
+    request = make_request(deadline="2026-03-03 10:00 europe/berlin")
+
+    with pytest.raises(ScenarioError, match=r"did you mean 'Europe/Berlin'\?"):
+        load_data(make_scenario(requests=[request]))
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "shown"),
+    [
+        ({"deadline": datetime(2026, 3, 23)}, "'2026-03-23 00:00:00' has no offset or zone"),
+        ({"title": datetime(2026, 3, 23)}, "an unquoted 2026-03-23 00:00:00 is read as a time; put it in quotes"),
+        ({"severity": None}, "(got null)"),
+        ({"duration": True}, "got true"),
+    ],
+    ids=["naive time", "time as a title", "null", "boolean"],
+)
+def test_values_in_messages_are_shown_as_written_not_as_python(request_fields: dict[str, Any], shown: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        load_data(make_scenario(requests=[make_request(**request_fields)]))
+
+    assert shown in str(error.value)
+    assert "datetime" not in str(error.value)
+    assert "None" not in str(error.value)
+    assert "True" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("a.yaml", ""), ("a.yaml", "\n  \n"), ("a.yaml", "# only a comment\n"), ("a.json", ""), ("a.json", "\n")],
+    ids=["yaml", "yaml-blank", "yaml-comment", "json", "json-blank"],
+)
+def test_empty_file_is_said_to_be_empty(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ScenarioError, match=r"the file is empty") as error:
+        load_file(path)
+
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"name": "a", "name": "b"}', "name"),
+        ('{"name": "t", "requests": [{"id": "r1", "duration": "1h", "duration": "2h"}]}', "requests[0].duration"),
+    ],
+    ids=["top-level", "nested"],
+)
+def test_duplicate_json_keys_are_rejected_with_their_path(tmp_path: Path, text: str, path: str) -> None:
+    file = tmp_path / "twice.json"
+    file.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ScenarioError, match=r"key '\w+' appears twice in one object") as error:
+        load_file(file)
+
+    assert error.value.path == path

@@ -1,4 +1,4 @@
-"""The solver's contract: hard rules, reasons, windows, status, ties and time limit (SPEC 3, 5, 6)."""
+"""The solver's contract: hard rules, reasons, windows, status, ties and time limit (docs/format.md 3, 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Time rules (SPEC section 3): parsing times and durations, DST, and the slot grid."""
+"""Time rules (docs/format.md section 3): parsing times and durations, DST, and the slot grid."""
 
 from __future__ import annotations
 
