@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scheduler.domain import Problem, Version, Window
-from scheduler.explain import WhyHere, explain_version
+from scheduler.explain import WhyHere, explain_version, rule_text
 from scheduler.negotiation import Counter, Replay, StepResult
 from scheduler.timeline import format_utc, to_local
 
@@ -46,7 +46,8 @@ def why_text(problem: Problem, window: Window, why: WhyHere | None) -> str:
     lines = []
     if why.cheaper_blocked_by:
         ruled = ", ".join(
-            f"{b.rule} ({b.starts} starts, from {user_minutes(b.cheapest_impact)})" for b in why.cheaper_blocked_by
+            f"{rule_text(problem, b.rule)} ({b.starts} starts, from {user_minutes(b.cheapest_impact)})"
+            for b in why.cheaper_blocked_by
         )
         lines.append(f"cheaper starts ruled out by: {ruled}")
     else:
@@ -121,7 +122,8 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None, 
     why = explain_version(problem, version)
     parts += [window_block(problem, window, why.get(window.request)) for window in version.windows]
     for item in version.unscheduled:
-        parts.append(Text(f"not scheduled: {item.request} — {', '.join(item.reasons)}", style="red"))
+        reasons = ", ".join(rule_text(problem, rule) for rule in item.reasons)
+        parts.append(Text(f"not scheduled: {item.request} — {reasons}", style="red"))
     if before is not None:
         parts.append(Text(f"moved: {', '.join(version.moved) or 'nothing'}", style="yellow"))
         if version.added:
