@@ -83,8 +83,30 @@ def window_block(problem: Problem, window: Window, why: WhyHere | None) -> Group
     table.add_row("UTC", local_window(window.start, window.end, "UTC"), user_minutes(window.impact), style="bold")
     for region, impact in window.impact_by_region.items():
         table.add_row(region, local_window(window.start, window.end, zones[region]), user_minutes(impact))
-    notes = [part for part in (against_preferred(window), why_text(problem, window, why)) if part]
+    notes = [
+        part
+        for part in (against_preferred(window), weighed_by(problem, window), why_text(problem, window, why))
+        if part
+    ]
     return Group(table, *(Text(note, style="green") for note in notes))
+
+
+def weighed_by(problem: Problem, window: Window) -> str:
+    """The weighted event periods a window overlaps in its regions: ``during: Nowruz (event:..., ×3 in iran)``."""
+    request = problem.request_by_id.get(window.request)
+    if request is None:
+        return ""
+    grid = problem.grid
+    taken = set(grid.slots_starting_in(window.start, window.end))
+    during = []
+    for event in problem.events:
+        if event.weight is None or event.blackout or not event.services & request.services:
+            continue
+        for period in event.periods:
+            regions = period.regions & request.regions
+            if regions and taken.intersection(grid.slots_starting_in(period.start, period.end)):
+                during.append(f"{rule_text(problem, period.rule)}, ×{event.weight:g} in {', '.join(sorted(regions))}")
+    return f"during: {'; '.join(during)}" if during else ""
 
 
 def region_totals(version: Version) -> dict[str, float]:

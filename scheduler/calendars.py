@@ -32,7 +32,7 @@ HOLIDAYS_RULE = "event:holidays"
 
 @lru_cache(maxsize=1)
 def _supported() -> dict[str, list[str]]:
-    return dict(holidays.list_supported_countries())
+    return dict(holidays.list_supported_countries(include_aliases=False))
 
 
 def check_country(value: str) -> str:
