@@ -12,7 +12,7 @@ import numpy as np
 
 from scheduler.authority import may
 from scheduler.domain import Problem, Stakeholder, Version
-from scheduler.explain import explain_version
+from scheduler.explain import explain_version, rule_text
 from scheduler.heatmap import Heatmap, heatmap
 from scheduler.negotiation import Replay
 from scheduler.report import window_json
@@ -211,7 +211,10 @@ def page(
         "latest": latest,
         "latest_now": format_utc(latest.now),
         "windows": windows(latest, problem),
-        "unscheduled": [{"request": u.request, "reasons": u.reasons} for u in latest.unscheduled],
+        "unscheduled": [
+            {"request": u.request, "reasons": [rule_text(problem, r) for r in u.reasons]} for u in latest.unscheduled
+        ],
+        "rule_names": problem.period_names,
         "versions": [{**v, "included": [changes[c] for c in v["changes"] if c in changes]} for v in reversed(versions)],
         "objections": [c for c in changes.values() if c["action"] == "object"],
         "pending": [c for c in changes.values() if c["status"] == "pending"],

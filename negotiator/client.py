@@ -185,7 +185,8 @@ def jsonable(value: Any) -> Any:
 def scenario_body(path: Path) -> dict[str, Any]:
     """A scenario file checked as ``run`` checks it, as the JSON body of ``POST /v1/plans``.
 
-    The server cannot read csv profiles (they are files on this machine): they are sent as their values.
+    The server cannot read csv profiles or calendar files (they are files on this machine): profiles are
+    sent as their values, calendars (``ics: FILE``) as their text (``ics_text``).
     """
     try:
         loaded = load_file(path)
@@ -197,7 +198,27 @@ def scenario_body(path: Path) -> dict[str, Any]:
         profile = region.get("profile")
         if isinstance(profile, Mapping) and "csv" in profile:
             region["profile"] = {"weekly" if built.profile.weekly else "hourly": list(built.profile.values)}
+    events = [(f"events[{i}]", event) for i, event in enumerate(body.get("events") or [])]
+    events += [
+        (f"negotiation[{i}].event", step["event"])
+        for i, step in enumerate(body.get("negotiation") or [])
+        if isinstance(step, Mapping) and isinstance(step.get("event"), Mapping)
+    ]
+    for where, event in events:
+        _inline_calendar(event, path.parent, f"{path}: {where}")
     return body
+
+
+def _inline_calendar(event: dict[str, Any], base_dir: Path, where: str) -> None:
+    """An event's ``ics: FILE`` replaced by the file's text as ``ics_text``, which the server reads."""
+    name = event.get("ics")
+    if not isinstance(name, str):
+        return
+    try:
+        event["ics_text"] = (base_dir / name).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"{where}.ics: cannot read {name!r}: {getattr(error, 'strerror', None) or error}", EXIT_INVALID)
+    del event["ics"]
 
 
 def checked_body(path: Path, model: type[BaseModel], what: str) -> dict[str, Any]:
@@ -213,6 +234,8 @@ def checked_body(path: Path, model: type[BaseModel], what: str) -> dict[str, Any
     except ScenarioError as error:
         fail(str(error), EXIT_INVALID)
     body: dict[str, Any] = jsonable(data)
+    if what == "event":
+        _inline_calendar(body, path.parent, str(path))
     return body
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scheduler.domain import Problem, Version, Window
-from scheduler.explain import WhyHere, explain_version
+from scheduler.explain import WhyHere, explain_version, rule_text
 from scheduler.negotiation import CounterResult, Replay, StepResult
 from scheduler.timeline import format_utc, to_local
 
@@ -55,7 +55,8 @@ def why_text(problem: Problem, window: Window, why: WhyHere | None) -> str:
     lines = []
     if why.cheaper_blocked_by:
         ruled = ", ".join(
-            f"{b.rule} ({b.starts} start{'' if b.starts == 1 else 's'}, from {user_minutes(b.cheapest_impact)})"
+            f"{rule_text(problem, b.rule)} ({b.starts} start{'' if b.starts == 1 else 's'}, "
+            f"from {user_minutes(b.cheapest_impact)})"
             for b in why.cheaper_blocked_by
         )
         lines.append(f"cheaper starts ruled out by: {ruled}")
@@ -92,8 +93,30 @@ def window_block(problem: Problem, window: Window, why: WhyHere | None) -> Group
     table.add_row("UTC", local_window(window.start, window.end, "UTC"), user_minutes(window.impact), style="bold")
     for region, impact in window.impact_by_region.items():
         table.add_row(region, local_window(window.start, window.end, zones[region]), user_minutes(impact))
-    notes = [part for part in (against_preferred(window), why_text(problem, window, why)) if part]
+    notes = [
+        part
+        for part in (against_preferred(window), weighed_by(problem, window), why_text(problem, window, why))
+        if part
+    ]
     return Group(table, *(Text(note, style="green") for note in notes))
+
+
+def weighed_by(problem: Problem, window: Window) -> str:
+    """The weighted event periods a window overlaps in its regions: ``during: Nowruz (event:..., ×3 in iran)``."""
+    request = problem.request_by_id.get(window.request)
+    if request is None:
+        return ""
+    grid = problem.grid
+    taken = set(grid.slots_starting_in(window.start, window.end))
+    during = []
+    for event in problem.events:
+        if event.weight is None or event.blackout or not event.services & request.services:
+            continue
+        for period in event.periods:
+            regions = period.regions & request.regions
+            if regions and taken.intersection(grid.slots_starting_in(period.start, period.end)):
+                during.append(f"{rule_text(problem, period.rule)}, ×{event.weight:g} in {', '.join(sorted(regions))}")
+    return f"during: {'; '.join(during)}" if during else ""
 
 
 def region_totals(version: Version) -> dict[str, float]:
@@ -131,7 +154,8 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None, 
     why = explain_version(problem, version)
     parts += [window_block(problem, window, why.get(window.request)) for window in version.windows]
     for item in version.unscheduled:
-        parts.append(Text(f"not scheduled: {item.request} — {', '.join(item.reasons)}", style="red"))
+        reasons = ", ".join(rule_text(problem, rule) for rule in item.reasons)
+        parts.append(Text(f"not scheduled: {item.request} — {reasons}", style="red"))
     if before is not None:
         parts.append(Text(f"moved: {', '.join(version.moved) or 'nothing'}", style="yellow"))
         if version.added:

@@ -42,6 +42,7 @@ class Region:
     users: float
     profile: Profile
     shares: dict[str, float]  # service id -> share of this region's activity spent on it
+    country: str | None = None  # ISO 3166-1 code, or with a subdivision (DE-BY): whose public holidays it keeps
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,52 @@ class TimeRange:
 
 
 @dataclass(frozen=True)
+class Period:
+    """One stretch of time an event covers, in some of its regions.
+
+    ``rule`` is the id shown in reasons (``event:ID``, ``event:holidays:DE:2026-12-25``,
+    ``event:ID:UID``); ``name`` is what a person reads (the event's name, a holiday's name).
+    """
+
+    rule: str
+    name: str
+    start: datetime
+    end: datetime
+    regions: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Event:
+    """A critical period, or several (each public holiday, each occurrence of a calendar's events).
+
+    Every period covers the event's services; its regions are among the event's.
+    """
+
     id: str
     name: str
     regions: frozenset[str]
     services: frozenset[str]
-    start: datetime
-    end: datetime
+    periods: tuple[Period, ...]
     weight: float | None = None
     blackout: bool = False
+
+    @classmethod
+    def spanning(
+        cls,
+        id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        regions: frozenset[str],
+        services: frozenset[str],
+        name: str | None = None,
+        weight: float | None = None,
+        blackout: bool = False,
+    ) -> Event:
+        """An event of one period from ``start`` to ``end`` over all its regions, ruled as ``event:ID``."""
+        name = name or id
+        period = Period(f"event:{id}", name, start, end, regions)
+        return cls(id, name, regions, services, (period,), weight=weight, blackout=blackout)
 
 
 @dataclass(frozen=True)
@@ -128,6 +166,11 @@ class Problem:
     @cached_property
     def stakeholder_by_id(self) -> dict[str, Stakeholder]:
         return {stakeholder.id: stakeholder for stakeholder in self.stakeholders}
+
+    @cached_property
+    def period_names(self) -> dict[str, str]:
+        """The name of each event period's rule id, for showing next to the id."""
+        return {period.rule: period.name for event in self.events for period in event.periods}
 
     def objections_on(self, request_id: str) -> tuple[Objection, ...]:
         return tuple(objection for objection in self.objections if objection.request == request_id)

@@ -23,6 +23,12 @@ from scheduler.rules import (
 TIME_LIMIT = "time-limit"
 
 
+def rule_text(problem: Problem, rule: str) -> str:
+    """A rule id with the name of the event period it stands for: ``event:holidays:IR:2026-03-21 (Nowruz)``."""
+    name = problem.period_names.get(rule)
+    return f"{rule} ({name})" if name and rule != f"event:{name}" else rule
+
+
 def by_resource(candidates: dict[str, Candidates]) -> dict[str, list[str]]:
     """The ids of the requests holding each resource, for looking up who can block whom."""
     holding: dict[str, list[str]] = {}

@@ -91,8 +91,9 @@ def _spans(problem: Problem, version: Version) -> tuple[Span, ...]:
         detail = "no maintenance" if event.blackout else f"impact ×{event.weight:g}"
         if event.services != frozenset(problem.services):
             detail += f" on {', '.join(sorted(event.services))}"
-        regions = tuple(r for r in everywhere if r in event.regions)
-        spans.append(Span(kind, event.name, event.start, event.end, regions, detail, event.id))
+        for period in event.periods:
+            regions = tuple(r for r in everywhere if r in period.regions)
+            spans.append(Span(kind, period.name, period.start, period.end, regions, detail, period.rule))
     for objection in problem.objections:
         if objection.kind != "veto":
             continue

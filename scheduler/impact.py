@@ -42,12 +42,14 @@ class ImpactModel:
         for event in problem.events:
             if event.blackout or event.weight is None:
                 continue
-            slots = self.grid.slots_starting_in(event.start, event.end)
-            if not slots:
-                continue
-            regions = np.array([self.region_index[r] for r in sorted(event.regions)])
-            services = np.array([self.service_index[k] for k in sorted(event.services)])
-            multipliers[np.ix_(regions, services, np.arange(slots.start, slots.stop))] *= event.weight
+            # An event weighs a slot once, however many of its periods cover it.
+            covered = np.zeros((len(problem.regions), self.grid.count), dtype=bool)
+            for period in event.periods:
+                slots = self.grid.slots_starting_in(period.start, period.end)
+                regions = np.array([self.region_index[r] for r in sorted(period.regions)], dtype=np.int64)
+                covered[np.ix_(regions, np.arange(slots.start, slots.stop))] = True
+            services = [self.service_index[k] for k in sorted(event.services)]
+            multipliers[:, services, :] *= np.where(covered, event.weight, 1.0)[:, None, :]
         return multipliers
 
     def for_problem(self, problem: Problem) -> ImpactModel:

@@ -74,12 +74,15 @@ def deadline(problem: Problem, request: Request, slots: int) -> Blocked:
 
 
 def blackouts(problem: Problem, request: Request, slots: int) -> list[Blocked]:
-    # A window overlaps no blackout event that covers one of its regions and one of its services.
-    return [
-        Blocked(f"event:{event.id}", starts_overlapping(_mark(problem, [TimeRange(event.start, event.end)]), slots))
-        for event in problem.events
-        if event.blackout and event.regions & request.regions and event.services & request.services
-    ]
+    # A window overlaps no blackout period that covers one of its regions and one of its services.
+    spans: dict[str, list[TimeRange]] = {}  # by rule id: a calendar event's occurrences share one
+    for event in problem.events:
+        if not (event.blackout and event.services & request.services):
+            continue
+        for period in event.periods:
+            if period.regions & request.regions:
+                spans.setdefault(period.rule, []).append(TimeRange(period.start, period.end))
+    return [Blocked(rule, starts_overlapping(_mark(problem, ranges), slots)) for rule, ranges in spans.items()]
 
 
 def vetoes(problem: Problem, request: Request, slots: int) -> list[Blocked]:

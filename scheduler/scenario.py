@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from scheduler import profiles, steps
+from scheduler import calendars, profiles, steps
 from scheduler.domain import (
     Event,
     Problem,
@@ -276,6 +276,8 @@ class _Builder:
         self.base_dir = base_dir
         self.services = dict(model.services) if model.services is not None else {DEFAULT_SERVICE: 1.0}
         self.region_ids: set[str] = set()
+        self.regions: dict[str, Region] = {}  # by id: holiday and calendar events need their zones and countries
+        self.grid: SlotGrid | None = None  # the horizon, which bounds the periods of those events
         self.request_ids: set[str] = set()
         self.event_ids: set[str] = set()
         self.stakeholder_ids: set[str] = set()
@@ -289,6 +291,7 @@ class _Builder:
         if grid.count == 0:
             raise ScenarioError("horizon.end", f"the horizon is shorter than one slot ({grid.slot_minutes} min)")
         _check_shares(self.services, "services")
+        self.grid = grid
         regions = tuple(self._region(region, f"regions[{i}]") for i, region in enumerate(model.regions))
         stakeholders = tuple(self._stakeholder(s, f"stakeholders[{i}]") for i, s in enumerate(model.stakeholders))
         events = tuple(self._event(event, f"events[{i}]") for i, event in enumerate(model.events))
@@ -349,13 +352,21 @@ class _Builder:
                 )
             shares = {service: region.services.get(service, 0.0) for service in self.services}
             _check_shares(shares, f"{path}.services")
-        return Region(
+        if region.country is not None:
+            try:
+                calendars.check_country(region.country)
+            except ValueError as error:
+                raise ScenarioError(f"{path}.country", str(error)) from None
+        built = Region(
             id=region.id,
             timezone=region.timezone,
             users=region.users,
             profile=self._profile(region.profile, f"{path}.profile"),
             shares=shares,
+            country=region.country,
         )
+        self.regions[built.id] = built
+        return built
 
     def _profile(self, profile: str | ProfileIn, path: str) -> Profile:
         try:
@@ -387,18 +398,48 @@ class _Builder:
 
     def _event(self, event: EventIn, path: str) -> Event:
         self._unique(self.event_ids, event.id, f"{path}.id", "event")
-        if event.end <= event.start:
-            raise ScenarioError(f"{path}.end", "must be later than start")
-        return Event(
-            id=event.id,
-            name=event.name or event.id,
-            regions=self._refs(event.regions, self.region_ids, f"{path}.regions", "region"),
-            services=self._refs(event.services, self.services, f"{path}.services", "service"),
-            start=event.start,
-            end=event.end,
-            weight=event.weight,
-            blackout=bool(event.blackout),
-        )
+        regions = self._refs(event.regions, self.region_ids, f"{path}.regions", "region")
+        services = self._refs(event.services, self.services, f"{path}.services", "service")
+        name = event.name or event.id
+        weighing: dict[str, Any] = {"weight": event.weight, "blackout": bool(event.blackout)}
+        source = _period_source(event, path)
+        if source == "start":
+            assert event.start is not None and event.end is not None
+            if event.end <= event.start:
+                raise ScenarioError(f"{path}.end", "must be later than start")
+            return Event.spanning(
+                event.id, event.start, event.end, regions=regions, services=services, name=name, **weighing
+            )
+        assert self.grid is not None
+        covered = [self.regions[region] for region in sorted(regions)]
+        if source == "holidays":
+            if all(region.country is None for region in covered):
+                raise ScenarioError(
+                    f"{path}.holidays", "none of the event's regions has a country: give them one, e.g. country: DE"
+                )
+            periods = calendars.holiday_periods(covered, self.grid)
+        else:
+            text, where = self._calendar_text(event, path)
+            try:
+                periods = calendars.ics_periods(event.id, name, text, covered, self.grid)
+            except ValueError as error:
+                raise ScenarioError(where, str(error)) from None
+        return Event(event.id, name, regions, services, periods, **weighing)
+
+    def _calendar_text(self, event: EventIn, path: str) -> tuple[str, str]:
+        """The iCalendar text of an ``ics``/``ics_text`` event, and the field path its errors name."""
+        if event.ics_text is not None:
+            return event.ics_text, f"{path}.ics_text"
+        assert event.ics is not None
+        where = f"{path}.ics"
+        if self.base_dir is None:
+            raise ScenarioError(where, "calendar files are read from files only; send the file's text as ics_text")
+        try:
+            return (self.base_dir / event.ics).read_text(encoding="utf-8-sig"), where
+        except OSError as error:
+            raise ScenarioError(where, f"cannot read {event.ics!r}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise ScenarioError(where, f"{event.ics!r} is not UTF-8 text") from None
 
     def _request(self, request: RequestIn, path: str, grid: SlotGrid) -> Request:
         self._unique(self.request_ids, request.id, f"{path}.id", "request")
@@ -490,6 +531,8 @@ class _Builder:
         builder = cls(ScenarioIn.model_construct(requests=[], negotiation=[]), None)
         builder.services = dict(problem.services)
         builder.region_ids = {region.id for region in problem.regions}
+        builder.regions = {region.id: region for region in problem.regions}
+        builder.grid = problem.grid
         builder.request_ids = set(problem.request_by_id)
         builder.event_ids = {event.id for event in problem.events}
         builder.stakeholder_ids = set(problem.stakeholder_by_id)
@@ -511,6 +554,35 @@ def load_step(data: object, *, index: int, problem: Problem) -> Step:
 
 
 _STEP: TypeAdapter[Any] = TypeAdapter(StepIn)
+
+
+def _period_source(event: EventIn, path: str) -> Literal["start", "holidays", "ics"]:
+    """Which field gives the event its periods: exactly one of start/end, holidays: true, ics/ics_text."""
+    given: list[Literal["start", "holidays", "ics"]] = []
+    if event.start is not None or event.end is not None:
+        given.append("start")
+    if event.holidays:
+        given.append("holidays")
+    if event.ics is not None or event.ics_text is not None:
+        given.append("ics")
+    shown = {"start": "start/end", "holidays": "holidays: true", "ics": "ics"}
+    if not given:
+        raise ScenarioError(
+            path, "needs its periods: give start and end, holidays: true, or ics (a calendar file; ics_text over HTTP)"
+        )
+    if len(given) > 1:
+        field = "holidays" if given[1] == "holidays" else ("ics_text" if event.ics is None else "ics")
+        raise ScenarioError(
+            _join(path, field),
+            f"give only one of start/end, holidays: true and ics/ics_text; this event has {shown[given[0]]} too",
+        )
+    if event.ics is not None and event.ics_text is not None:
+        raise ScenarioError(_join(path, "ics_text"), "give ics (a file) or ics_text (its text), not both")
+    if given == ["start"]:
+        for key in ("start", "end"):
+            if getattr(event, key) is None:
+                raise ScenarioError(_join(path, key), "is required with " + ("end" if key == "start" else "start"))
+    return given[0]
 
 
 def _join(path: str, field: str) -> str:

@@ -88,6 +88,8 @@ class RegionIn(Strict):
         Discriminator(lambda value: "name" if isinstance(value, str) else "inline"),
     ]
     services: dict[Id, Share] | None = None
+    # Whose public holidays the region keeps: ISO 3166-1 alpha-2 (DE), or with a subdivision (DE-BY).
+    country: str | None = None
 
 
 class RangeIn(Strict):
@@ -96,12 +98,20 @@ class RangeIn(Strict):
 
 
 class EventIn(Strict):
+    """Its periods come from exactly one of start/end, ``holidays: true`` and ``ics``/``ics_text``.
+
+    Which one is checked by the scenario loader, which names the field.
+    """
+
     id: Id
     name: str | None = None
     regions: list[Id] | None = None
     services: list[Id] | None = None
-    start: Instant
-    end: Instant
+    start: Instant | None = None
+    end: Instant | None = None
+    holidays: bool | None = None  # true: every public holiday of each covered region's country
+    ics: str | None = None  # an iCalendar file, relative to the scenario's directory
+    ics_text: str | None = None  # an iCalendar file's text (over HTTP)
     weight: Weight | None = None
     blackout: bool | None = None
 

@@ -17,6 +17,7 @@ from typing import Any
 from scheduler.domain import (
     Event,
     Objection,
+    Period,
     Problem,
     Profile,
     Region,
@@ -64,6 +65,7 @@ def _region(region: Region) -> dict[str, Any]:
         "users": region.users,
         "profile": list(region.profile.values),
         "shares": dict(region.shares),
+        "country": region.country,
     }
 
 
@@ -92,8 +94,15 @@ def _event(event: Event) -> dict[str, Any]:
         "name": event.name,
         "regions": sorted(event.regions),
         "services": sorted(event.services),
-        "start": _exact(event.start),
-        "end": _exact(event.end),
+        "periods": [
+            {
+                "rule": period.rule,
+                "name": period.name,
+                **_range(TimeRange(period.start, period.end)),
+                "regions": sorted(period.regions),
+            }
+            for period in event.periods
+        ],
         "weight": event.weight,
         "blackout": event.blackout,
     }
@@ -143,6 +152,19 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
+def _load_event(data: Mapping[str, Any]) -> Event:
+    regions, services = frozenset(data["regions"]), frozenset(data["services"])
+    weighing: dict[str, Any] = {"weight": data["weight"], "blackout": data["blackout"]}
+    if "periods" not in data:  # stored before events had several periods: one, from start to end
+        start, end = _instant(data["start"]), _instant(data["end"])
+        return Event.spanning(data["id"], start, end, regions=regions, services=services, name=data["name"], **weighing)
+    periods = tuple(
+        Period(p["rule"], p["name"], _instant(p["start"]), _instant(p["end"]), frozenset(p["regions"]))
+        for p in data["periods"]
+    )
+    return Event(data["id"], data["name"], regions, services, periods, **weighing)
+
+
 def load_problem(data: Mapping[str, Any]) -> Problem:
     """A problem from ``problem_json``."""
     grid = data["grid"]
@@ -158,6 +180,7 @@ def load_problem(data: Mapping[str, Any]) -> Problem:
                 users=r["users"],
                 profile=Profile(tuple(r["profile"])),
                 shares=dict(r["shares"]),
+                country=r.get("country"),
             )
             for r in data["regions"]
         ),
@@ -180,19 +203,7 @@ def load_problem(data: Mapping[str, Any]) -> Problem:
             )
             for r in data["requests"]
         ),
-        events=tuple(
-            Event(
-                id=e["id"],
-                name=e["name"],
-                regions=frozenset(e["regions"]),
-                services=frozenset(e["services"]),
-                start=_instant(e["start"]),
-                end=_instant(e["end"]),
-                weight=e["weight"],
-                blackout=e["blackout"],
-            )
-            for e in data["events"]
-        ),
+        events=tuple(_load_event(e) for e in data["events"]),
         stakeholders=tuple(
             Stakeholder(
                 id=s["id"],

@@ -115,6 +115,22 @@ def local_to_utc(naive: datetime, zone_name: str) -> datetime:
     return early.astimezone(UTC)
 
 
+def local_days(first: date, last: date, zone_name: str) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight starting ``first`` and of the local midnight after ``last``.
+
+    A midnight that the clocks skip becomes the first instant of that day; a repeated one, the earlier.
+    """
+    tz = zone(zone_name)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def local_date(instant: datetime, zone_name: str) -> date:
+    """The calendar date of ``instant`` in ``zone_name``."""
+    return instant.astimezone(zone(zone_name)).date()
+
+
 def format_offset(moment: datetime) -> str:
     """ISO form of an aware datetime with its own offset, e.g. 2022-11-06T01:30:00-04:00."""
     return moment.isoformat(timespec="seconds")

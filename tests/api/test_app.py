@@ -11,14 +11,12 @@ import re
 import threading
 import warnings
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 import pytest
-import yaml
 from sqlalchemy import create_engine, delete, func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -27,6 +25,7 @@ from api.models import AuditRow, Base, ChangeRow, TokenRow
 from api.runtime import solver
 from api.services import audit
 from api.services.audit import entry_hash, verify
+from negotiator import client
 from negotiator.cli import app as cli
 from scheduler.negotiation import replay
 from scheduler.report import replay_json
@@ -585,15 +584,11 @@ async def test_changes_sent_during_a_solve_fold_into_the_next_version(
 
 
 def scenario_body(path: Path) -> dict[str, Any]:
-    """A scenario file as the JSON body of POST /v1/plans; YAML timestamps keep their offset."""
+    """A scenario file as the JSON body of POST /v1/plans, as ``negotiator plans create`` sends it.
 
-    def instant(value: object) -> str:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        raise TypeError(f"{value!r} has no JSON form")
-
-    body: dict[str, Any] = json.loads(json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")), default=instant))
-    return body
+    YAML timestamps keep their offset; csv profiles go as their values, calendar files as ``ics_text``.
+    """
+    return client.scenario_body(path)
 
 
 def without_why(version: dict[str, Any]) -> dict[str, Any]:

@@ -486,3 +486,14 @@ def test_table_shows_a_title_with_square_brackets_verbatim(tmp_path: Path) -> No
 
     assert result.exit_code == 0, result.output
     assert title in result.stdout
+
+
+def test_the_table_names_the_holidays_and_freezes_that_shape_a_window() -> None:
+    path = Path(__file__).parents[2] / "scenarios" / "holiday-week-2026-12.yaml"
+
+    result = run_cli(str(path))
+
+    assert result.exit_code == 0, result.output
+    # The database upgrade lands on an Iranian holiday (the cheapest start left), weighed three times there.
+    assert "during: event:holidays:IR:2026-12-23 (Birthday of Imam Ali), ×3 in iran" in result.stdout
+    assert "event:change-freeze:christmas-eve-freeze@platform (Christmas Eve change freeze)" in result.stdout

@@ -66,6 +66,31 @@ def test_plans_create_sends_unquoted_yaml_timestamps_and_csv_profiles(server: st
     assert window["impact"] == 1000 * 0.5 * 60  # the csv's activity, not a built-in profile's
 
 
+def test_plans_create_sends_a_calendar_file_as_its_text(server: str, tmp_path: Path) -> None:
+    (tmp_path / "freezes.ics").write_text(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//team//freezes//EN\nBEGIN:VEVENT\nUID:morning\n"
+        "DTSTART:20260302T000000Z\nDTEND:20260302T100000Z\nEND:VEVENT\nEND:VCALENDAR\n"
+    )
+    (tmp_path / "scenario.yaml").write_text(
+        "name: freeze-file\n"
+        "horizon: {start: 2026-03-02T00:00:00Z, end: 2026-03-03T00:00:00Z, slot_minutes: 60}\n"
+        "regions: [{id: eu, timezone: Europe/Paris, users: 1000, profile: flat}]\n"
+        "events: [{id: freeze, ics: freezes.ics, blackout: true}]\n"
+        "requests: [{id: r1, duration: 1h}]\n"
+        "stakeholders: [{id: boss, role: approver}]\n"
+    )
+
+    created = negotiator(
+        "plans", "create", str(tmp_path / "scenario.yaml"), "--clock", "scenario", server=server, token=ADMIN_TOKEN
+    )
+    plan_id = ok(created).strip()
+    token = ok(negotiator("plans", "token", plan_id, "boss", server=server, token=ADMIN_TOKEN)).strip()
+    plan = Plan(server=server, id=plan_id, tokens={"boss": token})
+
+    (window,) = plan.version(1, by="boss")["windows"]
+    assert window["start"] == "2026-03-02T10:00:00Z"  # the first start after the freeze
+
+
 def test_plans_token_for_an_unknown_stakeholder_is_not_found(plan: Plan) -> None:
     result = plan.run("plans", "token", plan.id, "nobody", by="admin")
 

@@ -71,9 +71,8 @@ def make_request(id: str = "q1", **overrides: Any) -> Request:
 
 
 def make_event(id: str = "e1", **overrides: Any) -> Event:
-    """A blackout over the whole default horizon, region ``r1``, service ``all``."""
+    """A blackout over the whole default horizon, region ``r1``, service ``all``, as one period."""
     fields: dict[str, Any] = {
-        "id": id,
         "name": id,
         "regions": frozenset({"r1"}),
         "services": frozenset({"all"}),
@@ -83,7 +82,7 @@ def make_event(id: str = "e1", **overrides: Any) -> Event:
         "blackout": True,
     }
     fields.update(overrides)
-    return Event(**fields)
+    return Event.spanning(id, fields.pop("start"), fields.pop("end"), **fields)
 
 
 def make_stakeholder(id: str = "s1", **overrides: Any) -> Stakeholder:
@@ -148,7 +147,8 @@ def _event_multiplier(problem: Problem, region: str, service: str, instant: date
     for event in problem.events:
         if event.blackout or event.weight is None:
             continue
-        if region in event.regions and service in event.services and event.start <= instant < event.end:
+        covers = any(region in p.regions and p.start <= instant < p.end for p in event.periods)
+        if service in event.services and covers:
             multiplier *= event.weight
     return multiplier
 
@@ -235,10 +235,11 @@ def single_request_violations(problem: Problem, request: Request, start: datetim
     if end > request.deadline:
         broken.append("deadline")
     for event in problem.events:
-        if not event.blackout or not (event.regions & request.regions and event.services & request.services):
+        if not event.blackout or not event.services & request.services:
             continue
-        if _touches(event.start, event.end, start, end, slot):
-            broken.append(f"event:{event.id}")
+        for period in event.periods:
+            if period.regions & request.regions and _touches(period.start, period.end, start, end, slot):
+                broken.append(period.rule)
     for objection in problem.objections:
         if objection.request != request.id or objection.kind != "veto":
             continue
