@@ -22,15 +22,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import Forbidden, TooManyRequests, Unauthorized
 from api.principals import Admin, Principal, StakeholderRef
 from api.runtime import Runtime
+from api.services import changes
 from api.services.tokens import authenticate, token_exists, token_hash
 
 
@@ -155,3 +157,45 @@ def require_admin(token: BearerToken, auth: AuthDep) -> Admin:
 
 
 AdminDep = Annotated[Admin, Depends(require_admin)]
+
+
+@dataclass(frozen=True)
+class ChangeSender:
+    """What storing a stakeholder's change needs: the plan, its author and their token, the
+    request's session, the runtime and the Idempotency-Key."""
+
+    plan: str
+    by: StakeholderRef
+    token: str | None
+    session: Session
+    runtime: Runtime
+    key: str | None
+
+    def send(self, step: dict[str, Any]) -> JSONResponse:
+        """Store ``step``: ``202`` with where to follow it (a retry with the key answers the same)."""
+        status, body = changes.send(
+            self.session, self.runtime, plan_id=self.plan, by=self.by.id, step=step, token=self.token, key=self.key
+        )
+        return JSONResponse(body, status_code=status)
+
+    def approve(self, number: int) -> JSONResponse:
+        """Store an approval of version ``number``: ``202``, or ``409`` unless it is the latest."""
+        status, body = changes.approve(
+            self.session, self.runtime, plan_id=self.plan, number=number, by=self.by.id, token=self.token, key=self.key
+        )
+        return JSONResponse(body, status_code=status)
+
+
+def change_sender(
+    plan: str,
+    by: CurrentStakeholder,
+    token: BearerToken,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    key: IdempotencyKey = None,
+) -> ChangeSender:
+    """The stakeholder's change routes' common part."""
+    return ChangeSender(plan, by, token, session, runtime, key)
+
+
+ChangeSenderDep = Annotated[ChangeSender, Depends(change_sender)]

@@ -8,8 +8,9 @@ from typing import Literal
 from scheduler.domain import Event, Request, Stakeholder
 from scheduler.steps import Action
 
-# ``move_clock``: sending ``at`` with a change, which only a rehearsal plan takes.
-Deed = Action | Literal["move_clock"]
+# ``move_clock``: sending ``at`` with a change, which only a rehearsal plan takes;
+# ``read_others``: reading the calendar of another stakeholder's scope.
+Deed = Action | Literal["move_clock", "read_others"]
 
 # The roles that may take each action, and how a refusal names it.
 ROLES: dict[Deed, tuple[tuple[str, ...], str]] = {
@@ -23,6 +24,7 @@ ROLES: dict[Deed, tuple[tuple[str, ...], str]] = {
     "override_veto": (("approver",), "override a veto"),
     "remove_event": (("approver",), "remove events"),
     "move_clock": (("approver",), "move a rehearsal's clock with 'at'"),
+    "read_others": (("approver",), "read another stakeholder's calendar"),
 }
 
 

@@ -7,95 +7,66 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from api.bodies import ChangeRead, CounterCreate, CounterRead, ObjectionCreate, OverrideCreate, PinCreate
-from api.deps import BearerToken, CurrentPrincipal, CurrentStakeholder, IdempotencyKey, RuntimeDep, SessionDep
+from api.deps import ChangeSenderDep, CurrentPrincipal, CurrentStakeholder, RuntimeDep, SessionDep
 from api.routes import ACCEPTED, PROBLEMS
-from api.runtime import Runtime
 from api.services import changes
 from scheduler.schema import EventIn, RequestIn
 
 router = APIRouter()
 
 
-def _send(
-    session: Session, runtime: Runtime, plan: str, by: str, step: dict[str, Any], token: str | None, key: str | None
-) -> JSONResponse:
-    status, body = changes.send(session, runtime, plan_id=plan, by=by, step=step, token=token, key=key)
-    return JSONResponse(body, status_code=status)
-
-
 @router.post("/v1/plans/{plan}/objections", status_code=202, responses=ACCEPTED)
 def object_to(
     plan: str,
     body: ObjectionCreate,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """A veto or a soft objection (representatives within their scope, approvers)."""
-    return _send(session, runtime, plan, by.id, {"action": "object", **body.model_dump(mode="json")}, token, key)
+    return sender.send({"action": "object", **body.model_dump(mode="json")})
 
 
 @router.post("/v1/plans/{plan}/events", status_code=202, responses=ACCEPTED)
 def declare_event(
     plan: str,
     body: EventIn,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Declare a critical event (representatives inside their scope, approvers)."""
     step = {"action": "declare_event", "event": body.model_dump(mode="json", exclude_none=True)}
-    return _send(session, runtime, plan, by.id, step, token, key)
+    return sender.send(step)
 
 
 @router.delete("/v1/plans/{plan}/events/{event_id}", status_code=202, responses=ACCEPTED)
 def remove_event(
     plan: str,
     event_id: str,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Extension: remove an event (approvers); a blackout goes only when a second, different approver agrees."""
-    return _send(session, runtime, plan, by.id, {"action": "remove_event", "event": event_id}, token, key)
+    return sender.send({"action": "remove_event", "event": event_id})
 
 
 @router.post("/v1/plans/{plan}/requests", status_code=202, responses=ACCEPTED)
 def submit(
     plan: str,
     body: RequestIn,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Submit a maintenance request (requesters their own, approvers any)."""
     request = body.model_dump(mode="json", exclude_none=True)
-    return _send(session, runtime, plan, by.id, {"action": "submit", "request": request}, token, key)
+    return sender.send({"action": "submit", "request": request})
 
 
 @router.delete("/v1/plans/{plan}/requests/{request_id}", status_code=202, responses=ACCEPTED)
 def withdraw(
     plan: str,
     request_id: str,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Withdraw a request (its requester, approvers)."""
-    return _send(session, runtime, plan, by.id, {"action": "withdraw", "request": request_id}, token, key)
+    return sender.send({"action": "withdraw", "request": request_id})
 
 
 @router.post("/v1/plans/{plan}/counters", responses=PROBLEMS, response_model=CounterRead)
@@ -111,29 +82,21 @@ def counter(
 def pin(
     plan: str,
     body: PinCreate,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Extension: an approver fixes a request at an allowed start."""
-    return _send(session, runtime, plan, by.id, {"action": "pin", **body.model_dump(mode="json")}, token, key)
+    return sender.send({"action": "pin", **body.model_dump(mode="json")})
 
 
 @router.post("/v1/plans/{plan}/overrides", status_code=202, responses=ACCEPTED)
 def override_veto(
     plan: str,
     body: OverrideCreate,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Extension: lift a veto; the first approver proposes, a second, different one lifts it."""
     step = {"action": "override_veto", **body.model_dump(mode="json")}
-    return _send(session, runtime, plan, by.id, step, token, key)
+    return sender.send(step)
 
 
 @router.get("/v1/plans/{plan}/changes/{change_id}", responses=PROBLEMS, response_model=ChangeRead)

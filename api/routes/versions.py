@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.bodies import VersionRead, VersionSummary
-from api.deps import BearerToken, CurrentPrincipal, CurrentStakeholder, IdempotencyKey, RuntimeDep, SessionDep
+from api.deps import ChangeSenderDep, CurrentPrincipal, SessionDep
 from api.errors import PROBLEM
 from api.routes import ACCEPTED, PROBLEMS, Responses
-from api.services import changes, versions
+from api.services import versions
 
 router = APIRouter()
 
@@ -52,12 +52,7 @@ CONFLICT: Responses = {409: {"description": "the version is no longer the latest
 def approve(
     plan: str,
     number: int,
-    by: CurrentStakeholder,
-    token: BearerToken,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    key: IdempotencyKey = None,
+    sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Approve version ``number``: 409 unless it is the latest. Its windows become announced."""
-    status, body = changes.approve(session, runtime, plan_id=plan, number=number, by=by.id, token=token, key=key)
-    return JSONResponse(body, status_code=status)
+    return sender.approve(number)

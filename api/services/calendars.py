@@ -14,6 +14,7 @@ from api.errors import Forbidden, NotFound
 from api.principals import Principal, StakeholderRef
 from api.services.feeds import get_by_secret_or_raise
 from api.services.plans import get_plan_or_raise
+from scheduler.authority import may
 from scheduler.ics import calendar
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def stakeholder_calendar(
 ) -> bytes:
     """The windows in one stakeholder's scope (theirs to read, an approver's, or the admin's)."""
     stakeholders = runtime.plans.scenario(session, plan_id).problem.stakeholder_by_id
-    if isinstance(by, StakeholderRef) and by.id != stakeholder_id and stakeholders[by.id].role != "approver":
+    if isinstance(by, StakeholderRef) and by.id != stakeholder_id and not may(stakeholders.get(by.id), "read_others"):
         raise Forbidden("only the stakeholder themselves or an approver may read this feed")
     if stakeholder_id not in stakeholders:
         raise NotFound(f"no stakeholder {stakeholder_id!r} in plan {plan_id!r}")

@@ -46,6 +46,9 @@ def make_stakeholder(
         ("approver", "remove_event", True),
         ("representative", "move_clock", False),
         ("approver", "move_clock", True),
+        ("representative", "read_others", False),
+        ("observer", "read_others", False),
+        ("approver", "read_others", True),
     ],
 )
 def test_each_action_takes_its_roles(role: str, deed: Any, allowed: bool) -> None:
