@@ -62,7 +62,7 @@ def build_candidates(
             allowed[index] = True
     else:
         allowed = allowed_starts(list(rules))
-    if any(predecessor not in problem.request_by_id for predecessor in request.after):
+    if any(predecessor not in problem.occurrence_ids for predecessor in request.after):
         allowed[:] = False  # a predecessor that was withdrawn is never scheduled, so neither is this
     starts = np.flatnonzero(allowed).astype(np.int64)
     before = previous.window_by_request.get(request.id) if previous is not None else None
@@ -83,8 +83,9 @@ def build_candidates(
     )
 
 
-def components(requests: Sequence[Request]) -> list[list[str]]:
-    """Groups of request ids linked by a shared resource or by ``after``, in input order."""
+def components(requests: Sequence[Request], tied: Sequence[Sequence[str]] = ()) -> list[list[str]]:
+    """Groups of request ids linked by a shared resource, by ``after`` or by starting at the same
+    offset (each of ``tied``), in input order."""
     ids = [request.id for request in requests]
     parent = {request_id: request_id for request_id in ids}
 
@@ -100,6 +101,9 @@ def components(requests: Sequence[Request]) -> list[list[str]]:
         links += [p for p in request.after if p in parent]
         for other in links:
             parent[root(other)] = root(request.id)
+    for together in tied:
+        for other in together[1:]:
+            parent[root(other)] = root(together[0])
     groups: dict[str, list[str]] = {}
     for request_id in ids:
         groups.setdefault(root(request_id), []).append(request_id)

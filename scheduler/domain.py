@@ -17,6 +17,7 @@ from scheduler.timeline import SlotGrid
 
 Role = Literal["requester", "representative", "approver", "observer"]
 Status = Literal["optimal", "feasible", "infeasible"]
+SameTime = Literal["local", "utc", "free"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,22 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Repeat:
+    """How a request repeats: one occurrence per period of ``every``, from the request's earliest.
+
+    ``count`` or ``until`` (the last period starts before it) bound the periods; without either,
+    they are the periods that lie wholly inside the horizon and end by the deadline. ``zone`` is
+    the zone whose wall clock ``same_time: local`` keeps.
+    """
+
+    every: timedelta
+    same_time: SameTime
+    zone: str
+    count: int | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Request:
     id: str
     title: str
@@ -116,6 +133,15 @@ class Request:
     notice: timedelta = timedelta(0)
     requested_by: str | None = None
     replaces: str | None = None  # a withdrawn request this one stands for again: its vetoes carry over
+    repeat: Repeat | None = None
+    # An occurrence (``ID#3``) of a repeated request: that request's id, and the period it starts in.
+    series: str | None = None
+    period: TimeRange | None = None
+
+    @property
+    def number(self) -> int | None:
+        """Which occurrence this is (3 for ``ID#3``); None for a request that stands for itself."""
+        return int(self.id.rpartition("#")[2]) if self.series is not None else None
 
 
 @dataclass(frozen=True)
@@ -160,8 +186,35 @@ class Problem:
     noticed: dict[str, datetime] = field(default_factory=dict)
 
     @cached_property
+    def series(self) -> dict[str, Series]:
+        """Each repeated request's occurrences, by the request's id."""
+        from scheduler.repeats import expand  # here: that module builds on this one
+
+        return {request.id: expand(self, request) for request in self.requests if request.repeat is not None}
+
+    @cached_property
+    def occurrences(self) -> tuple[Request, ...]:
+        """What is placed: each one-off request, and each occurrence ``ID#k`` of a repeated one."""
+        from scheduler.repeats import waiting_for_repeats
+
+        return tuple(
+            occurrence
+            for request in self.requests
+            for occurrence in (
+                self.series[request.id].occurrences
+                if request.repeat is not None
+                else (waiting_for_repeats(self, request),)
+            )
+        )
+
+    @cached_property
+    def occurrence_ids(self) -> frozenset[str]:
+        return frozenset(occurrence.id for occurrence in self.occurrences)
+
+    @cached_property
     def request_by_id(self) -> dict[str, Request]:
-        return {request.id: request for request in self.requests}
+        """Requests as written and occurrences (``ID#k``), by id."""
+        return {request.id: request for request in (*self.requests, *self.occurrences)}
 
     @cached_property
     def stakeholder_by_id(self) -> dict[str, Stakeholder]:
@@ -173,7 +226,40 @@ class Problem:
         return {period.rule: period.name for event in self.events for period in event.periods}
 
     def objections_on(self, request_id: str) -> tuple[Objection, ...]:
-        return tuple(objection for objection in self.objections if objection.request == request_id)
+        """The objections on a request; an occurrence's include those on its repeated request."""
+        series = self.request_by_id[request_id].series if request_id in self.request_by_id else None
+        return tuple(o for o in self.objections if o.request == request_id or (series and o.request == series))
+
+
+@dataclass(frozen=True)
+class Series:
+    """A repeated request's occurrences and, for a same-time one, where each may start.
+
+    ``starts[k, o]`` is the slot at which occurrence k+1 starts at offset o (any integer: outside
+    ``0..count-1`` is outside the horizon); ``exists[k, o]`` is false where that offset's local
+    time does not exist in period k+1, which rules the offset out. Empty for ``same_time: free``.
+    """
+
+    request: Request
+    occurrences: tuple[Request, ...]
+    starts: NDArray[np.int64]
+    exists: NDArray[np.bool_]
+
+    @property
+    def tied(self) -> bool:
+        """Whether every occurrence starts at the same offset into its period."""
+        assert self.request.repeat is not None
+        return self.request.repeat.same_time != "free"
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A same-time request with every occurrence scheduled, as one recurring calendar event."""
+
+    request: str
+    rrule: str
+    dtstart: datetime
+    zone: str
 
 
 @dataclass(frozen=True)
@@ -207,6 +293,7 @@ class Version:
     # Requests this version has (scheduled or not) that the previous one had not, and the reverse.
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    recurrences: tuple[Recurrence, ...] = ()
 
     @cached_property
     def window_by_request(self) -> dict[str, Window]:

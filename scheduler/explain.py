@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.candidates import Candidates, build_candidates
-from scheduler.domain import Problem, Version
+from scheduler.domain import Problem, Request, Series, Version
 from scheduler.greedy import Placement
 from scheduler.impact import ImpactModel
 from scheduler.rules import (
@@ -16,6 +16,7 @@ from scheduler.rules import (
     before_end,
     clashing_starts,
     covering_rules,
+    repeat_rule,
     resource_rule,
     shared_resource,
 )
@@ -107,6 +108,34 @@ def unscheduled_reasons(
     return (*covering_rules(rules, everywhere), TIME_LIMIT)
 
 
+def off_offset_reasons(
+    series: Series,
+    occurrence: Request,
+    offset: int | None,
+    placement: Placement,
+    candidates: dict[str, Candidates],
+    reasons: tuple[str, ...],
+    *,
+    holding: dict[str, list[str]] | None = None,
+) -> tuple[str, ...]:
+    """Why an occurrence of a same-time request has no window: ``repeat:ID`` and the rules that
+    block it at the offset its request chose (``reasons``, its own rules' cover, when none was)."""
+    rule = repeat_rule(series.request.id)
+    if offset is None:
+        return reasons if rule in reasons else (rule, *reasons)
+    assert occurrence.number is not None
+    row = occurrence.number - 1
+    start = int(series.starts[row, offset])
+    candidate = candidates[occurrence.id]
+    if not series.exists[row, offset]:
+        return (rule,)
+    if not 0 <= start < len(candidate.all_costs):
+        return (rule, "horizon")
+    others = {**placement, candidate.id: None}
+    blocking = [*candidate.rules, *placement_rules(candidate, others, candidates, holding=holding)]
+    return (rule, *dict.fromkeys(b.rule for b in blocking if b.starts[start] and b.rule != rule))
+
+
 @dataclass(frozen=True)
 class Alternative:
     start: int  # slot index
@@ -169,9 +198,10 @@ def explain_version(problem: Problem, version: Version) -> dict[str, WhyHere]:
     impact = ImpactModel(problem)
     grid = problem.grid
     candidates = {
-        r.id: build_candidates(problem, r, impact.window_costs(r, grid.slots_for(r.duration))) for r in problem.requests
+        r.id: build_candidates(problem, r, impact.window_costs(r, grid.slots_for(r.duration)))
+        for r in problem.occurrences
     }
-    placement: Placement = {r.id: None for r in problem.requests}
+    placement: Placement = {r.id: None for r in problem.occurrences}
     placement.update({w.request: grid.first_at_or_after(w.start) for w in version.windows})
     holding = by_resource(candidates)
     return {

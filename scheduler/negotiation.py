@@ -298,9 +298,18 @@ class Negotiation:
     def _withdraw(self, stakeholder: Stakeholder, step: steps.Withdraw) -> Problem:
         request = self._request(step.request_id)
         _authorize(stakeholder, "withdraw", request=request)
+        if request.series is not None:
+            raise StepRejected(f"withdraw {request.series!r}: an occurrence cannot be withdrawn on its own")
         started = self.started(request.id)
         if started is not None:
             raise WindowStarted(request.id, started, "withdrawn")
+        if request.repeat is not None:
+            begun = [o.number or 0 for o in self.problem.series[request.id].occurrences if self.started(o.id)]
+            if begun:
+                # The occurrences that have started stay as history; the rest are withdrawn.
+                kept = replace(request, repeat=replace(request.repeat, count=max(begun), until=None))
+                requests = tuple(kept if r.id == request.id else r for r in self.problem.requests)
+                return replace(self.problem, requests=requests)
         self.withdrawn.add(request.id)
         self.announced.pop(request.id, None)
         self.pinned.pop(request.id, None)
@@ -398,10 +407,13 @@ class Negotiation:
         return request
 
     def _current_window(self, request_id: str) -> tuple[TimeRange, ...]:
-        window = self.current.window_by_request.get(request_id)
-        if window is None:
+        """The request's window now; for a repeated request, the windows of all its occurrences."""
+        series = self.problem.series.get(request_id)
+        ids = [o.id for o in series.occurrences] if series is not None else [request_id]
+        windows = [w for i in ids if (w := self.current.window_by_request.get(i)) is not None]
+        if not windows:
             raise StepRejected("the request has no window to object to: give an avoid range")
-        return (TimeRange(window.start, window.end),)
+        return tuple(TimeRange(window.start, window.end) for window in windows)
 
     def _taken_at(self, request: Request, start: datetime) -> list[str]:
         """What the windows that cannot move (started, pinned) and ``after`` say against ``start``."""

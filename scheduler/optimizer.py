@@ -11,7 +11,7 @@ most-constrained-first greedy, which is also where the search starts.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -51,6 +51,7 @@ class ComponentResult:
     placement: Placement
     status: Status  # "infeasible": no placement within the kept starts (a narrowed model only)
     bound: float  # a lower bound on the impact of any schedule that places as many requests
+    offsets: dict[str, int] = field(default_factory=dict)  # same-time request -> the offset it chose
 
 
 def place(group: list[Candidates], *, budget: Budget, slot_minutes: int, seed: int = 0) -> ComponentResult:

@@ -68,6 +68,10 @@ def version_json(
         "added": list(version.added),
         "removed": list(version.removed),
         "moved_announced": list(version.moved_announced),
+        "recurrences": [
+            {"request": r.request, "rrule": r.rrule, "dtstart": format_utc(r.dtstart), "zone": r.zone}
+            for r in version.recurrences
+        ],
     }
 
 

@@ -73,6 +73,16 @@ def deadline(problem: Problem, request: Request, slots: int) -> Blocked:
     return Blocked("deadline", np.arange(problem.grid.count) > last_start)
 
 
+def period(problem: Problem, request: Request, slots: int) -> list[Blocked]:
+    # An occurrence of a repeated request starts in its own period.
+    if request.period is None or request.series is None:
+        return []
+    first = problem.grid.first_at_or_after(request.period.start)
+    stop = problem.grid.first_at_or_after(request.period.end)
+    every = np.arange(problem.grid.count)
+    return [Blocked(repeat_rule(request.series), (every < first) | (every >= stop))]
+
+
 def blackouts(problem: Problem, request: Request, slots: int) -> list[Blocked]:
     # A window overlaps no blackout period that covers one of its regions and one of its services.
     spans: dict[str, list[TimeRange]] = {}  # by rule id: a calendar event's occurrences share one
@@ -101,6 +111,7 @@ def blocked_starts(problem: Problem, request: Request, slots: int) -> list[Block
         earliest(problem, request, slots),
         notice(problem, request, slots),
         deadline(problem, request, slots),
+        *period(problem, request, slots),
         *blackouts(problem, request, slots),
         *vetoes(problem, request, slots),
     ]
@@ -143,6 +154,11 @@ def covering_rules(rules: list[Blocked], universe: BoolArray) -> tuple[str, ...]
 def resource_rule(resource: str, holder: str) -> str:
     """The reason id of a start taken by ``holder``'s window on ``resource``."""
     return f"resource:{resource} with request:{holder}"
+
+
+def repeat_rule(series: str) -> str:
+    """The reason id of a start outside an occurrence's period, or away from its series' offset."""
+    return f"repeat:{series}"
 
 
 def after_rule(predecessor: str) -> str:

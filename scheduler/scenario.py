@@ -10,7 +10,7 @@ import json
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -19,12 +19,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from scheduler import calendars, profiles, steps
+from scheduler import calendars, profiles, repeats, steps
 from scheduler.domain import (
     Event,
     Problem,
     Profile,
     Region,
+    Repeat,
     Request,
     Stakeholder,
     TimeRange,
@@ -50,7 +51,7 @@ from scheduler.schema import (
     WithdrawStep,
 )
 from scheduler.steps import Step
-from scheduler.timeline import SlotGrid, format_utc, zone
+from scheduler.timeline import SlotGrid, format_duration, format_utc, zone
 
 SHARE_TOLERANCE = 1e-9
 DEFAULT_SERVICE = "all"
@@ -450,7 +451,7 @@ class _Builder:
                 raise ScenarioError(f"{path}.after[{i}]", f"unknown request {predecessor!r}")
         if request.requested_by is not None and request.requested_by not in self.stakeholder_ids:
             raise ScenarioError(f"{path}.requested_by", f"unknown stakeholder {request.requested_by!r}")
-        return Request(
+        built = Request(
             id=request.id,
             title=request.title or request.id,
             duration=request.duration,
@@ -466,6 +467,32 @@ class _Builder:
             requested_by=request.requested_by,
             replaces=request.replaces,
         )
+        if request.repeat is None:
+            return built
+        return replace(built, repeat=self._repeat(request, built, f"{path}.repeat", grid))
+
+    def _repeat(self, request: RequestIn, built: Request, path: str, grid: SlotGrid) -> Repeat:
+        written = request.repeat
+        assert written is not None
+        if written.zone is not None:
+            try:
+                zone(written.zone)
+            except ValueError as error:
+                raise ScenarioError(f"{path}.zone", str(error)) from None
+        first_region = (request.regions or list(self.regions))[:1]
+        zone_name = written.zone or (self.regions[first_region[0]].timezone if first_region else "UTC")
+        if written.every % grid.slot:
+            raise ScenarioError(f"{path}.every", f"must be a whole number of {grid.slot_minutes}-minute slots")
+        if written.until is not None and written.until <= built.earliest:
+            raise ScenarioError(f"{path}.until", f"must be after the first period's start {format_utc(built.earliest)}")
+        repeat = Repeat(written.every, written.same_time, zone_name, count=written.count, until=written.until)
+        if len(repeats.period_starts(grid, replace(built, repeat=repeat))) < 2:
+            raise ScenarioError(
+                path,
+                f"no period of {format_duration(written.every)} from {format_utc(built.earliest)} "
+                f"fits the horizon and ends by the deadline: give count, or a shorter every",
+            )
+        return repeat
 
     def _declared_later(self, request_id: str) -> bool:
         """``after`` may name a request declared further down the list, not one submitted later."""
@@ -500,7 +527,10 @@ class _Builder:
                 if step.event not in self.event_ids:
                     raise ScenarioError(_join(path, "event"), f"unknown event {step.event!r}")
                 return steps.RemoveEvent(**common, event_id=step.event, reason=step.reason)
-        if step.request not in self.request_ids:
+        # An objection, a counter or a pin may name one occurrence (``ID#3``) of a repeated request.
+        if step.request.partition("#")[0] not in self.request_ids or (
+            "#" in step.request and isinstance(step, WithdrawStep)
+        ):
             raise ScenarioError(_join(path, "request"), f"unknown request {step.request!r}")
         match step:
             case ObjectStep():
@@ -533,7 +563,7 @@ class _Builder:
         builder.region_ids = {region.id for region in problem.regions}
         builder.regions = {region.id: region for region in problem.regions}
         builder.grid = problem.grid
-        builder.request_ids = set(problem.request_by_id)
+        builder.request_ids = {request.id for request in problem.requests}
         builder.event_ids = {event.id for event in problem.events}
         builder.stakeholder_ids = set(problem.stakeholder_by_id)
         return builder

@@ -26,6 +26,8 @@ from pydantic import (
 from scheduler.timeline import format_duration, format_utc, parse_duration, parse_instant
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=200)]
+# A request, or one occurrence of a repeated request (``weekly-patch#3``).
+RequestRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(#[1-9][0-9]*)?$", max_length=210)]
 Instant = Annotated[
     datetime,
     PlainValidator(parse_instant),
@@ -122,6 +124,29 @@ class EventIn(Strict):
         return self
 
 
+class RepeatIn(Strict):
+    """One occurrence per period of ``every`` (whole days), from the request's earliest."""
+
+    every: Duration
+    count: Annotated[int, Field(ge=1, le=1000)] | None = None
+    until: Instant | None = None  # the last period starts before it
+    same_time: Literal["local", "utc", "free"] = "local"
+    zone: str | None = None  # whose wall clock same_time: local keeps; default the first region's
+
+    @field_validator("every")
+    @classmethod
+    def _whole_days(cls, every: timedelta) -> timedelta:
+        if every <= timedelta(0) or every % timedelta(days=1):
+            raise ValueError(f"must be a whole number of days such as 1d, 7d, 1w or 2w, got {format_duration(every)}")
+        return every
+
+    @model_validator(mode="after")
+    def _count_or_until(self) -> RepeatIn:
+        if self.count is not None and self.until is not None:
+            raise ValueError("give count or until, not both")
+        return self
+
+
 class RequestIn(Strict):
     id: Id
     title: str | None = None
@@ -138,6 +163,7 @@ class RequestIn(Strict):
     requested_by: Id | None = None
     # Extension: the withdrawn request this one stands for again; its vetoes carry over.
     replaces: Id | None = None
+    repeat: RepeatIn | None = None
 
     @field_validator("duration")
     @classmethod
@@ -169,7 +195,7 @@ class StepBase(Strict):
 
 class ObjectStep(StepBase):
     action: Literal["object"]
-    request: Id
+    request: RequestRef
     kind: Literal["veto", "soft"]
     avoid: list[RangeIn] | None = None
     weight: Weight | None = None
@@ -200,7 +226,7 @@ class CounterStep(StepBase):
     """Extension: propose another start for a request and see its impact (changes nothing)."""
 
     action: Literal["counter"]
-    request: Id
+    request: RequestRef
     start: Instant
     reason: str | None = None
 
@@ -209,7 +235,7 @@ class PinStep(StepBase):
     """Extension: an approver fixes a request at an allowed start."""
 
     action: Literal["pin"]
-    request: Id
+    request: RequestRef
     start: Instant
     reason: str | None = None
 

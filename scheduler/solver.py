@@ -10,10 +10,12 @@ import numpy as np
 
 from scheduler.candidates import Candidates, IntArray, build_candidates, components
 from scheduler.domain import Problem, Request, Status, Unscheduled, Version, Window
-from scheduler.explain import by_resource, unscheduled_reasons
+from scheduler.explain import by_resource, off_offset_reasons, unscheduled_reasons
 from scheduler.greedy import Placement
 from scheduler.impact import FloatArray, ImpactModel, impact_at
 from scheduler.optimizer import WORK_PER_SECOND, Budget, ComponentResult, place
+from scheduler.repeats import recurrences
+from scheduler.same_time import place_same_time
 
 _RESERVED_S = 0.1  # the share of the time limit kept for writing the version and explaining its windows
 
@@ -68,16 +70,20 @@ class Planner:
         impact = self._impact_model(problem)
         candidates = {
             r.id: build_candidates(problem, r, self._window_costs(problem, impact, r), previous)
-            for r in problem.requests
+            for r in problem.occurrences
         }
+        ties = {i: series for i, series in problem.series.items() if series.tied}
+        tied_ids = {o.id: i for i, series in ties.items() for o in series.occurrences if not candidates[o.id].fixed}
         placement: Placement = {}
         statuses: list[Status] = []
         unproven: set[str] = set()
         bound = 0.0
         solved: dict[tuple[str, ...], _Solved] = {}
+        offsets: dict[str, int] = {}
         # Small components first, so that a hard one cannot starve the easy ones of time; each
         # gets a share of what is left in proportion to its size.
-        groups = sorted(components(problem.requests), key=len)
+        together = [[o.id for o in series.occurrences if o.id in tied_ids] for series in ties.values()]
+        groups = sorted(components(problem.occurrences, together), key=len)
         left = sum(map(len, groups))
         for group in groups:
             members = [candidates[i] for i in group]
@@ -86,17 +92,22 @@ class Planner:
                 share = len(group) / left
                 now = time.monotonic()
                 budget = Budget(now + max(deadline - now, 0.0) * share, self.work_limit * len(group) / len(candidates))
-                result = place(members, budget=budget, slot_minutes=problem.grid.slot_minutes, seed=self.seed)
+                group_ties = {tied_ids[i]: ties[tied_ids[i]] for i in group if i in tied_ids}
+                if group_ties:
+                    result = place_same_time(members, group_ties, budget=budget, seed=self.seed)
+                else:
+                    result = place(members, budget=budget, slot_minutes=problem.grid.slot_minutes, seed=self.seed)
             left -= len(group)
             key = tuple(sorted(group))
             solved[key] = _Solved({c.id: c.all_costs for c in members}, {c.id: c.starts for c in members}, result)
             placement.update(result.placement)
+            offsets.update(result.offsets)
             statuses.append(result.status)
             if result.status != "optimal":
                 unproven.update(group)
             bound += result.bound
         self._solved = solved
-        return assemble(problem, impact, candidates, placement, statuses, bound, previous, unproven)
+        return assemble(problem, impact, candidates, placement, statuses, bound, previous, unproven, offsets)
 
     def _impact_model(self, problem: Problem) -> ImpactModel:
         key = (problem.grid, problem.regions, tuple(problem.services.items()), problem.events)
@@ -109,7 +120,8 @@ class Planner:
     def _window_costs(self, problem: Problem, impact: ImpactModel, request: Request) -> FloatArray:
         soft = tuple(o for o in problem.objections_on(request.id) if o.kind == "soft")
         scopes = tuple(problem.stakeholder_by_id.get(o.by) for o in soft)
-        key = (request, soft, scopes)
+        # The occurrences of a repeated request cost the same unless an objection names one of them.
+        key = (problem.request_by_id[request.series] if request.series else request, soft, scopes)
         costs = self._costs.get(key)
         if costs is None:
             costs = impact.window_costs(request, problem.grid.slots_for(request.duration))
@@ -142,18 +154,23 @@ def assemble(
     bound: float,
     previous: Version | None,
     unproven: set[str],
+    offsets: dict[str, int] | None = None,
 ) -> Version:
     """Turn a placement into a version: windows, reasons for the rest, status and what moved."""
     grid = problem.grid
     windows: list[Window] = []
     unscheduled: list[Unscheduled] = []
     holding = by_resource(candidates)
-    for request in problem.requests:
+    for request in problem.occurrences:
         candidate = candidates[request.id]
         start = placement.get(request.id)
         if start is None:
             proven = request.id not in unproven
             reasons = unscheduled_reasons(candidate, placement, candidates, proven=proven, holding=holding)
+            if request.series is not None and problem.series[request.series].tied and not candidate.fixed:
+                series = problem.series[request.series]
+                offset = (offsets or {}).get(request.series)
+                reasons = off_offset_reasons(series, request, offset, placement, candidates, reasons, holding=holding)
             unscheduled.append(Unscheduled(request.id, reasons))
             continue
         windows.append(
@@ -180,6 +197,7 @@ def assemble(
         windows=tuple(windows),
         unscheduled=tuple(unscheduled),
     )
+    version = replace(version, recurrences=recurrences(problem, version))
     return version if previous is None else with_moves(version, previous)
 
 

@@ -20,7 +20,9 @@ from scheduler.domain import (
     Period,
     Problem,
     Profile,
+    Recurrence,
     Region,
+    Repeat,
     Request,
     Stakeholder,
     TimeRange,
@@ -85,7 +87,31 @@ def _request(request: Request) -> dict[str, Any]:
         "notice": _seconds(request.notice),
         "requested_by": request.requested_by,
         "replaces": request.replaces,
+        "repeat": _repeat(request.repeat) if request.repeat is not None else None,
     }
+
+
+def _repeat(repeat: Repeat) -> dict[str, Any]:
+    return {
+        "every": _seconds(repeat.every),
+        "same_time": repeat.same_time,
+        "zone": repeat.zone,
+        "count": repeat.count,
+        "until": _exact(repeat.until) if repeat.until is not None else None,
+    }
+
+
+def _load_repeat(data: Mapping[str, Any] | None) -> Repeat | None:
+    if data is None:
+        return None
+    until = data["until"]
+    return Repeat(
+        every=timedelta(seconds=data["every"]),
+        same_time=data["same_time"],
+        zone=data["zone"],
+        count=data["count"],
+        until=_instant(until) if until is not None else None,
+    )
 
 
 def _event(event: Event) -> dict[str, Any]:
@@ -200,6 +226,7 @@ def load_problem(data: Mapping[str, Any]) -> Problem:
                 notice=timedelta(seconds=r["notice"]),
                 requested_by=r["requested_by"],
                 replaces=r.get("replaces"),
+                repeat=_load_repeat(r.get("repeat")),
             )
             for r in data["requests"]
         ),
@@ -256,6 +283,9 @@ def load_version(body: Mapping[str, Any]) -> Version:
         moved_announced=tuple(body["moved_announced"]),
         added=tuple(body.get("added", ())),
         removed=tuple(body.get("removed", ())),
+        recurrences=tuple(
+            Recurrence(r["request"], r["rrule"], _instant(r["dtstart"]), r["zone"]) for r in body.get("recurrences", ())
+        ),
     )
 
 

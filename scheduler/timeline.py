@@ -24,7 +24,7 @@ _LOCAL = re.compile(
     r"\s+(?P<zone>[A-Za-z][\w+\-/]*)$"
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SHORT_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
+_SHORT_DURATION = re.compile(r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -158,7 +158,7 @@ def format_duration(duration: timedelta) -> str:
 
 
 def parse_duration(value: object) -> timedelta:
-    """Parse ``90m``, ``1h30m``, ``2h``, ``1d`` or ISO 8601 ``PT1H30M`` into a timedelta."""
+    """Parse ``90m``, ``1h30m``, ``2h``, ``1d``, ``1w`` or ISO 8601 ``PT1H30M`` into a timedelta."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool) or not isinstance(value, str):
@@ -166,7 +166,8 @@ def parse_duration(value: object) -> timedelta:
     text = value.strip()
     short = _SHORT_DURATION.match(text)
     if short and text:
-        return timedelta(days=int(short["d"] or 0), hours=int(short["h"] or 0), minutes=int(short["m"] or 0))
+        weeks, days, hours, minutes = (int(short[unit] or 0) for unit in "wdhm")
+        return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
     if text.upper().startswith("P"):
         try:
             parsed = pendulum.parse(text.upper())
@@ -241,3 +242,66 @@ def _local_hours(grid: SlotGrid, zone_name: str) -> tuple[NDArray[np.int64], NDA
     hours.flags.writeable = False
     weekdays.flags.writeable = False
     return hours, weekdays
+
+
+def repeat_starts(first: datetime, every: timedelta, count: int, zone_name: str | None) -> list[datetime]:
+    """The UTC instants of ``count`` period starts, ``every`` apart from ``first``.
+
+    With a zone, the periods start at the same wall-clock time there: a start that falls in a gap
+    moves forward by the gap, one that falls in a fold takes the first instant. Without, ``every``
+    apart in UTC.
+    """
+    if zone_name is None:
+        return [first + k * every for k in range(count)]
+    tz = zone(zone_name)
+    wall = first.astimezone(tz).replace(tzinfo=None)
+    # fold=0 reads a time in a gap with the offset before it (so it moves forward) and a repeated time as the first.
+    return [(wall + k * every).replace(tzinfo=tz, fold=0).astimezone(UTC) for k in range(count)]
+
+
+@lru_cache(maxsize=256)
+def wall_clock_slots(
+    grid: SlotGrid, zone_name: str, first: datetime, every: timedelta, count: int
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Where each of ``count`` periods starting at ``first`` (local wall clock) has each offset.
+
+    The offsets are the slot boundaries of the first period, measured as wall-clock time in
+    ``zone_name`` from its start. Returns ``(starts, exists)`` of shape (count, offsets):
+    ``starts[k, o]`` is the slot index of offset o's local time in period k (it may lie outside
+    the grid), taking the first instant of a repeated time; ``exists[k, o]`` is false where that
+    local time does not exist (a spring-forward gap) or is no slot boundary.
+    """
+    tz = zone(zone_name)
+    minute = timedelta(minutes=1)
+    offsets = every // grid.slot
+    first_slot = grid.first_at_or_after(first)
+    wall_first = first.astimezone(tz).replace(tzinfo=None)
+    lead = (grid.instant(first_slot).astimezone(tz).replace(tzinfo=None) - wall_first) // minute
+    targets = (
+        (wall_first - datetime(1970, 1, 1)) // minute
+        + np.arange(count, dtype=np.int64)[:, None] * (every // minute)
+        + lead
+        + np.arange(offsets, dtype=np.int64)[None, :] * grid.slot_minutes
+    )
+    # Every slot boundary from a day before the first period to a day after the last, with its wall-clock minute.
+    low = first_slot - (24 * 60) // grid.slot_minutes
+    high = grid.first_at_or_after(first + count * every + timedelta(days=1))
+    boundaries = np.arange(low, high + 1, dtype=np.int64)
+    known, first_index = np.unique(_wall_minutes(grid, zone_name, low, high), return_index=True)
+    position = np.clip(np.searchsorted(known, targets), 0, len(known) - 1)
+    exists = known[position] == targets  # np.unique keeps the first instant of a repeated wall time
+    starts = np.where(exists, boundaries[first_index[position]], -1)
+    starts.flags.writeable = False
+    exists.flags.writeable = False
+    return starts, exists
+
+
+def _wall_minutes(grid: SlotGrid, zone_name: str, low: int, high: int) -> NDArray[np.int64]:
+    """The wall-clock time in ``zone_name`` of slot boundaries ``low..high``, in minutes since 1970."""
+    tz = zone(zone_name)
+    epoch = datetime(1970, 1, 1)
+    minute = timedelta(minutes=1)
+    return np.array(
+        [(grid.instant(int(i)).astimezone(tz).replace(tzinfo=None) - epoch) // minute for i in range(low, high + 1)],
+        dtype=np.int64,
+    )
