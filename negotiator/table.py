@@ -19,6 +19,7 @@ from rich.text import Text
 from scheduler.domain import Problem, Version, Window
 from scheduler.explain import WhyHere, explain_version, rule_text
 from scheduler.negotiation import CounterResult, Replay, StepResult
+from scheduler.repeats import describe
 from scheduler.timeline import format_utc, to_local
 
 
@@ -101,6 +102,27 @@ def window_block(problem: Problem, window: Window, why: WhyHere | None) -> Group
     return Group(table, *(Text(note, style="green") for note in notes))
 
 
+def series_block(problem: Problem, version: Version, request_id: str) -> Group:
+    """A same-time request whose occurrences all share one time: its rule, then each occurrence's window and impact."""
+    request = problem.request_by_id[request_id]
+    series = problem.series[request_id]
+    title = request_id if request.title == request_id else f"{request_id} — {request.title}"
+    table = Table(title=Text(f"{title}: {describe(series, version)}", style="bold"), title_justify="left")
+    for column in ("occurrence", "window (UTC)", *(r.id for r in problem.regions if r.id in request.regions)):
+        table.add_column(column)
+    table.add_column("impact (user-min)", justify="right")
+    windows = [version.window_by_request[o.id] for o in series.occurrences]
+    zones = [r for r in problem.regions if r.id in request.regions]
+    for window in windows:
+        local = [local_window(window.start, window.end, region.timezone) for region in zones]
+        table.add_row(
+            window.request, local_window(window.start, window.end, "UTC"), *local, user_minutes(window.impact)
+        )
+    total = sum(window.impact for window in windows)
+    table.add_row("all", "", *("" for _ in zones), user_minutes(total), style="bold")
+    return Group(table)
+
+
 def weighed_by(problem: Problem, window: Window) -> str:
     """The weighted event periods a window overlaps in its regions: ``during: Nowruz (event:..., ×3 in iran)``."""
     request = problem.request_by_id.get(window.request)
@@ -152,7 +174,16 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None, 
     if cause is not None:
         parts.append(Text(f"after step {cause.index}: {cause.action} by {cause.by}", style="italic"))
     why = explain_version(problem, version)
-    parts += [window_block(problem, window, why.get(window.request)) for window in version.windows]
+    recurring = {r.request for r in version.recurrences}
+    shown: set[str] = set()
+    for window in version.windows:
+        series = problem.request_by_id[window.request].series
+        if series in recurring:
+            if series not in shown:
+                shown.add(series)
+                parts.append(series_block(problem, version, series))
+            continue
+        parts.append(window_block(problem, window, why.get(window.request)))
     for item in version.unscheduled:
         reasons = ", ".join(rule_text(problem, rule) for rule in item.reasons)
         parts.append(Text(f"not scheduled: {item.request} — {reasons}", style="red"))

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vRecur
 
 from scheduler.authority import concerns
-from scheduler.domain import Request, Stakeholder, Version, Window
+from scheduler.domain import Recurrence, Request, Stakeholder, Version, Window
 from scheduler.negotiation import Replay
+from scheduler.timeline import to_local
 
 PRODUCT_ID = "-//maintenance-negotiator//EN"
 
@@ -76,16 +77,91 @@ def calendar(replay: Replay, stakeholder: Stakeholder | None = None) -> bytes:
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name if stakeholder is None else f"{name} for {stakeholder.name}")
+    # A same-time request with every occurrence scheduled is one recurring event, not one per occurrence.
+    series = recurring_events(replay.versions)
+    recurring = {r.request: r for r in final.recurrences}
+    folded = {o.id for r in recurring for o in replay.problem.series[r].occurrences}
     # The final version's windows in its order, then the cancelled events.
     order = [window.request for window in final.windows]
     order += [request_id for request_id, event in events.items() if not event.scheduled]
     for request_id in order:
         request = requests[request_id]
-        if not concerns(stakeholder, request):
+        if request_id in folded or not concerns(stakeholder, request):
             continue
         cal.add_component(_event(replay, request, events[request_id]))
+    for request_id, state in series.items():
+        request = requests[request_id]
+        if concerns(stakeholder, request):
+            cal.add_component(_recurring_event(replay, request, state, recurring.get(request_id)))
+    cal.add_missing_timezones()
     ical: bytes = cal.to_ical()
     return ical
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """A same-time request's recurring event as a version leaves it."""
+
+    recurrence: Recurrence  # the rule it has, or the last one it had when it no longer holds
+    duration: timedelta
+    sequence: int
+    last_modified: datetime
+
+
+def recurring_events(versions: Sequence[Version]) -> dict[str, SeriesState]:
+    """The recurring event of every request that had one in any of ``versions``, as the last leaves it.
+
+    SEQUENCE grows when the rule or its first start changes, and when the event is cancelled (some
+    occurrence lost its window or moved off the shared offset, so each occurrence is shown on its own).
+    """
+    states: dict[str, SeriesState] = {}
+    held: set[str] = set()
+    for version in versions:
+        now = {r.request: r for r in version.recurrences}
+        for request_id, state in list(states.items()):
+            current = now.get(request_id)
+            if current is None and request_id in held:
+                states[request_id] = replace(state, sequence=state.sequence + 1, last_modified=version.now)
+            elif current is not None and (request_id not in held or current != state.recurrence):
+                states[request_id] = replace(
+                    state, recurrence=current, sequence=state.sequence + 1, last_modified=version.now
+                )
+        for request_id, recurrence in now.items():
+            if request_id not in states:
+                first = version.window_by_request[f"{request_id}#1"]
+                states[request_id] = SeriesState(recurrence, first.end - first.start, 0, version.now)
+        held = set(now)
+    return states
+
+
+def _recurring_event(replay: Replay, request: Request, state: SeriesState, recurrence: Recurrence | None) -> Event:
+    """The VEVENT of a same-time request: DTSTART in its zone, the RRULE; cancelled when it no longer holds."""
+    final = replay.final
+    shown = recurrence or state.recurrence
+    start = to_local(shown.dtstart, shown.zone)
+    event = Event()
+    event.add("uid", uid(replay.scenario, request.id))
+    event.add("dtstamp", final.now)
+    event.add("last-modified", state.last_modified)
+    event.add("dtstart", start)
+    event.add("dtend", start + state.duration)
+    event.add("rrule", vRecur.from_ical(shown.rrule))
+    event.add("sequence", state.sequence)
+    if recurrence is not None:
+        windows = [w for w in final.windows if w.request.partition("#")[0] == request.id]
+        total = sum(w.impact for w in windows)
+        event.add("summary", request.title)
+        event.add(
+            "description",
+            f"Impact {total:,.0f} user-minutes over {len(windows)} occurrences. "
+            f"Version {final.version}, {final.status}.",
+        )
+        event.add("status", "CONFIRMED" if final.approved else "TENTATIVE")
+    else:
+        event.add("summary", f"Cancelled: {request.title} (each occurrence is now its own event)")
+        event.add("description", f"The occurrences no longer share one time. Version {final.version}.")
+        event.add("status", "CANCELLED")
+    return event
 
 
 def _event(replay: Replay, request: Request, state: EventState) -> Event:
@@ -123,5 +199,5 @@ def _why_cancelled(replay: Replay, request_id: str) -> str:
 
 
 def _latest_requests(replay: Replay) -> dict[str, Request]:
-    """Every request by id as the latest problem that contains it states it (withdrawn ones included)."""
-    return {request.id: request for problem in replay.problems for request in problem.requests}
+    """Every request and occurrence by id as the latest problem that contains it states it (withdrawn ones included)."""
+    return {request.id: request for problem in replay.problems for request in problem.request_by_id.values()}
