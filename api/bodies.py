@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
 
-from scheduler.schema import Duration, Id, Instant, RangeIn, Strict, Weight
+from scheduler.schema import Duration, Instant, RangeIn, RequestRef, Strict, Weight
 
 
 class ChangeBase(Strict):
@@ -19,9 +19,9 @@ class ChangeBase(Strict):
 
 
 class ObjectionCreate(ChangeBase):
-    """As an ``object`` step: a veto or a weighted soft objection to one request."""
+    """As an ``object`` step: a veto or a weighted soft objection to one request, or to one occurrence (``ID#3``)."""
 
-    request: Id
+    request: RequestRef
     kind: Literal["veto", "soft"]
     avoid: list[RangeIn] | None = Field(default=None, description="default: the request's current window")
     weight: Weight | None = Field(default=None, description="soft only; default 10")
@@ -29,9 +29,9 @@ class ObjectionCreate(ChangeBase):
 
 
 class CounterCreate(ChangeBase):
-    """Extension: another start for a request, to see its impact; changes nothing."""
+    """Extension: another start for a request (or an occurrence), to see its impact; changes nothing."""
 
-    request: Id
+    request: RequestRef
     start: Instant
     reason: str | None = None
 

@@ -194,7 +194,8 @@ def why_here(
 
 
 def explain_version(problem: Problem, version: Version) -> dict[str, WhyHere]:
-    """``why_here`` for every window of a version of ``problem``."""
+    """``why_here`` for every window of a version of ``problem`` (not for the occurrences of a
+    same-time request, which move only together)."""
     impact = ImpactModel(problem)
     grid = problem.grid
     candidates = {
@@ -209,5 +210,11 @@ def explain_version(problem: Problem, version: Version) -> dict[str, WhyHere]:
             candidates[window.request], grid.first_at_or_after(window.start), placement, candidates, holding=holding
         )
         for window in version.windows
-        if window.request in candidates
+        if window.request in candidates and not _moves_with_its_series(problem, candidates[window.request])
     }
+
+
+def _moves_with_its_series(problem: Problem, candidate: Candidates) -> bool:
+    """An occurrence of a same-time request that can still move: its own other starts are no alternative."""
+    series = candidate.request.series
+    return series is not None and problem.series[series].tied and not candidate.fixed

@@ -39,11 +39,14 @@ def history(versions: Sequence[Version]) -> dict[str, EventState]:
     SEQUENCE counts the versions after the request's first window in which its event changed: the
     window moved (start or end differs from the last window it had), it was cancelled (it had a
     window and the version has none), or it came back after a cancellation. Requests appear in the
-    order of their first window.
+    order of their first window. The occurrences of a request shown as one recurring event
+    (``recurring_events``) count as having no window of their own.
     """
     events: dict[str, EventState] = {}
     for version in versions:
-        windows = version.window_by_request
+        # Occurrences shown as one recurring event have no event of their own in that version.
+        recurring = {r.request for r in version.recurrences}
+        windows = {i: w for i, w in version.window_by_request.items() if i.partition("#")[0] not in recurring}
         for request_id, event in list(events.items()):
             window = windows.get(request_id)
             if _changed(event, window):
@@ -51,7 +54,7 @@ def history(versions: Sequence[Version]) -> dict[str, EventState]:
                 events[request_id] = EventState(shown, event.sequence + 1, version.now, window is not None)
             elif window is not None:
                 events[request_id] = replace(event, window=window)
-        for window in version.windows:
+        for window in windows.values():
             events.setdefault(window.request, EventState(window, 0, version.now, scheduled=True))
     return events
 

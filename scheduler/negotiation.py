@@ -328,7 +328,7 @@ class Negotiation:
 
     def _pin(self, stakeholder: Stakeholder, step: steps.Pin) -> Problem:
         # A request is fixed at a start its own rules allow.
-        request = self._request(step.request_id)
+        request = self._window_of(step.request_id)
         _authorize(stakeholder, "pin")
         started = self.started(request.id)
         if started is not None and started != step.start:
@@ -376,7 +376,7 @@ class Negotiation:
 
     def _counter(self, stakeholder: Stakeholder, step: steps.Counter) -> CounterResult:
         # Whoever may object may propose another start; it changes nothing.
-        request = self._request(step.request_id)
+        request = self._window_of(step.request_id)
         _authorize(stakeholder, "counter", request=request)
         impact = impact_at(self.problem, request, step.start)
         current = self.current.window_by_request.get(request.id)
@@ -404,6 +404,13 @@ class Negotiation:
         request = self.problem.request_by_id.get(request_id)
         if request is None:
             raise StepRejected(f"unknown request {request_id!r}")
+        return request
+
+    def _window_of(self, request_id: str) -> Request:
+        """A request that has one window: a one-off request, or one occurrence of a repeated one."""
+        request = self._request(request_id)
+        if request.repeat is not None:
+            raise StepRejected(f"{request_id!r} repeats: name one occurrence, such as {request_id + '#1'!r}")
         return request
 
     def _current_window(self, request_id: str) -> tuple[TimeRange, ...]:

@@ -20,6 +20,7 @@ from scheduler.candidates import Candidates, IntArray
 from scheduler.domain import Series, Status
 from scheduler.greedy import Placement
 from scheduler.optimizer import Budget, ComponentResult
+from scheduler.rules import clashes
 
 _PRECISION = 2**52
 BoolArray = np.ndarray
@@ -60,6 +61,9 @@ class Unit:
 def units_of(group: list[Candidates], ties: dict[str, Series]) -> list[Unit]:
     """The component's units: one per same-time request with occurrences that can move, one per other request."""
     by_id = {c.id: c for c in group}
+    # Windows that cannot move (started, announced, pinned) take their slots from the occurrences
+    # sharing a resource with them, occurrence by occurrence, instead of ruling out whole offsets.
+    fixed = [(c, int(c.starts[0])) for c in group if c.fixed and len(c.starts)]
     units: list[Unit] = []
     tied: set[str] = set()
     for series_id, series in ties.items():
@@ -76,6 +80,9 @@ def units_of(group: list[Candidates], ties: dict[str, Series]) -> list[Unit]:
             allowed[c.starts] = True
             inside = (starts[m] >= 0) & (starts[m] < len(allowed))
             placed[m, inside] = allowed[starts[m, inside]]
+            for other, held in fixed:
+                if other.request.resources & c.request.resources:
+                    placed[m] &= ~clashes(starts[m], c.slots, held, other.slots)
         useful = placed.any(axis=0)
         units.append(Unit(series_id, members, offsets[useful], starts[:, useful], placed[:, useful]))
     for c in group:

@@ -481,8 +481,6 @@ class _Builder:
                 raise ScenarioError(f"{path}.zone", str(error)) from None
         first_region = (request.regions or list(self.regions))[:1]
         zone_name = written.zone or (self.regions[first_region[0]].timezone if first_region else "UTC")
-        if written.every % grid.slot:
-            raise ScenarioError(f"{path}.every", f"must be a whole number of {grid.slot_minutes}-minute slots")
         if written.until is not None and written.until <= built.earliest:
             raise ScenarioError(f"{path}.until", f"must be after the first period's start {format_utc(built.earliest)}")
         repeat = Repeat(written.every, written.same_time, zone_name, count=written.count, until=written.until)

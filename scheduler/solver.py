@@ -43,6 +43,7 @@ class _Solved:
 
     costs: dict[str, FloatArray]  # the exact cost arrays it saw (compared by identity)
     starts: dict[str, IntArray]  # the allowed starts it saw
+    fixed: frozenset[str]  # the requests it saw fixed (a fixed window changes a same-time model's options)
     result: ComponentResult
 
 
@@ -99,7 +100,12 @@ class Planner:
                     result = place(members, budget=budget, slot_minutes=problem.grid.slot_minutes, seed=self.seed)
             left -= len(group)
             key = tuple(sorted(group))
-            solved[key] = _Solved({c.id: c.all_costs for c in members}, {c.id: c.starts for c in members}, result)
+            solved[key] = _Solved(
+                {c.id: c.all_costs for c in members},
+                {c.id: c.starts for c in members},
+                frozenset(c.id for c in members if c.fixed),
+                result,
+            )
             placement.update(result.placement)
             offsets.update(result.offsets)
             statuses.append(result.status)
@@ -136,7 +142,7 @@ class Planner:
             return None
         for c in members:
             start = before.result.placement[c.id]
-            if before.costs[c.id] is not c.all_costs or c.previous != start:
+            if before.costs[c.id] is not c.all_costs or c.previous != start or c.fixed != (c.id in before.fixed):
                 return None
             if not np.isin(c.starts, before.starts[c.id], assume_unique=True).all():
                 return None  # a start it could not use before is open now

@@ -37,8 +37,8 @@ def utc(text: str) -> datetime:
 
 
 def every_request(scenario: Scenario) -> dict[str, Request]:
-    """The scenario's requests and those its negotiation submits, by id."""
-    requests = {request.id: request for request in scenario.problem.requests}
+    """The scenario's requests and occurrences (``ID#k``), and the requests its negotiation submits, by id."""
+    requests = dict(scenario.problem.request_by_id)
     requests.update({step.request.id: step.request for step in scenario.steps if isinstance(step, steps.Submit)})
     return requests
 
@@ -79,6 +79,8 @@ def test_every_window_respects_its_request_and_the_horizon(path: Path) -> None:
         assert end <= request.deadline, where
         assert (start - grid.start) % grid.slot == timedelta(0), where
         assert end - start == math.ceil(request.duration / grid.slot) * grid.slot, where
+        if request.period is not None:
+            assert request.period.start <= start < request.period.end, where
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[path.name for path in SCENARIOS])
