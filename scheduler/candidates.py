@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,12 +46,20 @@ class Candidates:
 
 
 def build_candidates(
-    problem: Problem, request: Request, all_costs: FloatArray, previous: Version | None = None
+    problem: Problem,
+    request: Request,
+    all_costs: FloatArray,
+    previous: Version | None = None,
+    reuse: Candidates | None = None,
 ) -> Candidates:
     """The request's allowed starts under every single-request rule, with their impact.
 
     A fixed window (started, announced or pinned: ``problem.fixed``) is its request's only start.
+    ``reuse`` is this request's candidates for a problem that differs only in what ``inputs``
+    leaves out: its rules and starts are kept, and only the previous version's start is looked up.
     """
+    if reuse is not None and reuse.all_costs is all_costs:
+        return replace(reuse, previous=_previous_start(problem, request, reuse.starts, previous))
     slots = problem.grid.slots_for(request.duration)
     rules = tuple(blocked_starts(problem, request, slots))
     fixed = problem.fixed.get(request.id)
@@ -65,12 +73,7 @@ def build_candidates(
     if any(predecessor not in problem.occurrence_ids for predecessor in request.after):
         allowed[:] = False  # a predecessor that was withdrawn is never scheduled, so neither is this
     starts = np.flatnonzero(allowed).astype(np.int64)
-    before = previous.window_by_request.get(request.id) if previous is not None else None
-    previous_start = None
-    if before is not None:
-        index = problem.grid.first_at_or_after(before.start)
-        if problem.grid.instant(index) == before.start and 0 <= index < problem.grid.count and allowed[index]:
-            previous_start = index
+    starts.flags.writeable = False
     return Candidates(
         request=request,
         slots=slots,
@@ -78,9 +81,41 @@ def build_candidates(
         costs=all_costs[starts],
         rules=rules,
         all_costs=all_costs,
-        previous=previous_start,
+        previous=_previous_start(problem, request, starts, previous),
         fixed=fixed is not None,
     )
+
+
+def inputs(problem: Problem, request: Request) -> tuple[object, ...]:
+    """What a request's candidates depend on, given the grid, the events and its cost array.
+
+    Two problems on one grid with the same events and equal inputs give the request the same
+    rules and starts. The clock enters as the first start its notice allows, so a later ``now``
+    within the same slot changes nothing, and a kept window's notice only where it is needed.
+    """
+    grid = problem.grid
+    notice = grid.first_at_or_after(problem.now + request.notice)
+    kept = problem.noticed.get(request.id)  # matters only where notice would forbid it
+    return (
+        request,
+        notice,
+        kept if kept is not None and grid.first_at_or_after(kept) < notice else None,
+        problem.fixed.get(request.id),
+        tuple(o for o in problem.objections_on(request.id) if o.kind == "veto"),
+        all(predecessor in problem.occurrence_ids for predecessor in request.after),
+    )
+
+
+def _previous_start(problem: Problem, request: Request, starts: IntArray, previous: Version | None) -> int | None:
+    """The previous version's start of the request, when it is on the grid and still allowed."""
+    before = previous.window_by_request.get(request.id) if previous is not None else None
+    if before is None:
+        return None
+    index = problem.grid.first_at_or_after(before.start)
+    at = int(np.searchsorted(starts, index))
+    if problem.grid.instant(index) != before.start or at == len(starts) or starts[at] != index:
+        return None
+    return index
 
 
 def components(requests: Sequence[Request], tied: Sequence[Sequence[str]] = ()) -> list[list[str]]:

@@ -278,6 +278,8 @@ class _Model:
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = self.seed
+        # Probing finds little in at-most-one cliques and takes most of a warm-started re-plan's time.
+        solver.parameters.cp_model_probing_level = 0
         solver.parameters.max_time_in_seconds = max(seconds, 0.001)
         code = solver.solve(self.model)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 
-from scheduler.candidates import Candidates, IntArray, build_candidates, components
+from scheduler.candidates import Candidates, IntArray, build_candidates, components, inputs
 from scheduler.domain import Problem, Request, Status, Unscheduled, Version, Window
 from scheduler.explain import by_resource, off_offset_reasons, unscheduled_reasons
 from scheduler.greedy import Placement
@@ -50,10 +50,11 @@ class _Solved:
 class Planner:
     """Solves the successive versions of one negotiation, reusing what a change did not touch.
 
-    A component is solved again only when one of its requests changed (its costs, or starts it
-    may now use that it could not before). A component whose allowed starts only shrank keeps its
-    windows when they are still allowed: removing options nobody used cannot make another schedule
-    better. The result is the one a fresh ``solve`` would give.
+    A request's rules and allowed starts are computed again only when what they depend on changed
+    (``candidates.inputs``). A component is solved again only when one of its requests changed
+    (its costs, or starts it may now use that it could not before). A component whose allowed
+    starts only shrank keeps its windows when they are still allowed: removing options nobody used
+    cannot make another schedule better. The result is as good as a fresh ``solve``'s.
     """
 
     def __init__(self, *, time_limit_s: float = 10.0, seed: int = 0, work_limit: float | None = None) -> None:
@@ -63,16 +64,14 @@ class Planner:
         self._impact: ImpactModel | None = None
         self._impact_key: tuple[object, ...] = ()
         self._costs: dict[tuple[object, ...], FloatArray] = {}
+        self._candidates: dict[str, tuple[tuple[object, ...], Candidates]] = {}  # the last solve's, with their inputs
         self._solved: dict[tuple[str, ...], _Solved] = {}
 
     def solve(self, problem: Problem, *, previous: Version | None = None) -> Version:
         """The next version; ``previous`` is the version it replaces (ties keep its windows)."""
         deadline = time.monotonic() + self.time_limit_s * (1 - _RESERVED_S)
         impact = self._impact_model(problem)
-        candidates = {
-            r.id: build_candidates(problem, r, self._window_costs(problem, impact, r), previous)
-            for r in problem.occurrences
-        }
+        candidates = self._build_candidates(problem, impact, previous)
         ties = {i: series for i, series in problem.series.items() if series.tied}
         tied_ids = {o.id: i for i, series in ties.items() for o in series.occurrences if not candidates[o.id].fixed}
         placement: Placement = {}
@@ -118,10 +117,24 @@ class Planner:
     def _impact_model(self, problem: Problem) -> ImpactModel:
         key = (problem.grid, problem.regions, tuple(problem.services.items()), problem.events)
         if self._impact is None or key != self._impact_key:
-            self._impact, self._impact_key, self._costs = ImpactModel(problem), key, {}
+            self._impact, self._impact_key, self._costs, self._candidates = ImpactModel(problem), key, {}, {}
         else:
             self._impact = self._impact.for_problem(problem)
         return self._impact
+
+    def _build_candidates(
+        self, problem: Problem, impact: ImpactModel, previous: Version | None
+    ) -> dict[str, Candidates]:
+        """Every occurrence's candidates, reusing the last solve's where their inputs are the same."""
+        built: dict[str, tuple[tuple[object, ...], Candidates]] = {}
+        for request in problem.occurrences:
+            key = inputs(problem, request)
+            last = self._candidates.get(request.id)
+            reuse = last[1] if last is not None and last[0] == key else None
+            costs = self._window_costs(problem, impact, request)
+            built[request.id] = (key, build_candidates(problem, request, costs, previous, reuse))
+        self._candidates = built
+        return {request_id: candidate for request_id, (_, candidate) in built.items()}
 
     def _window_costs(self, problem: Problem, impact: ImpactModel, request: Request) -> FloatArray:
         soft = tuple(o for o in problem.objections_on(request.id) if o.kind == "soft")
@@ -144,6 +157,8 @@ class Planner:
             start = before.result.placement[c.id]
             if before.costs[c.id] is not c.all_costs or c.previous != start or c.fixed != (c.id in before.fixed):
                 return None
+            if c.starts is before.starts[c.id]:
+                continue  # the same starts as before (reused candidates)
             if not np.isin(c.starts, before.starts[c.id], assume_unique=True).all():
                 return None  # a start it could not use before is open now
             if start is not None and not np.isin(start, c.starts):

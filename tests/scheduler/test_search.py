@@ -27,12 +27,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_optimality import assert_matches_brute_force
 
+import scheduler.candidates
 import scheduler.optimizer
 from scheduler.candidates import build_candidates
 from scheduler.domain import Problem, Request, TimeRange, Version
 from scheduler.explain import unscheduled_reasons
 from scheduler.greedy import most_constrained_first, placed_count
 from scheduler.impact import ImpactModel
+from scheduler.rules import Blocked
 from scheduler.solver import Planner, solve
 
 ZONES = ("UTC", "America/Los_Angeles", "Asia/Tehran", "Asia/Kolkata")
@@ -237,3 +239,84 @@ def test_a_predecessor_the_search_could_still_move_is_no_proof() -> None:
 def test_a_fixed_predecessor_or_a_proven_search_is_a_proof() -> None:
     assert _reasons_for_successor(proven=False, fixed=True) == ("horizon", "after:p")
     assert _reasons_for_successor(proven=True, fixed=False) == ("horizon", "after:p")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(congested(most=6, slots=(10, 16)), st.data())
+def test_a_planner_replan_is_as_good_as_a_fresh_solve_after_each_change(problem: Problem, data: st.DataObject) -> None:
+    """The planner reuses the last solve's candidates and components; every change that touches them counts."""
+    problem = replace(
+        problem, requests=tuple(replace(r, notice=HOUR * (i % 3)) for i, r in enumerate(problem.requests))
+    )
+    problem = replace(problem, stakeholders=(make_stakeholder("ops", role="approver"),))
+    planner = Planner(time_limit_s=30)
+    previous = planner.solve(problem)
+    for _ in range(4):
+        change = data.draw(st.sampled_from(["clock", "veto", "pin", "withdraw"]))
+        noticed = {w.request: w.start for w in previous.windows}
+        if change == "clock":  # within a slot, then past it: notice moves with the clock
+            problem = replace(problem, now=problem.now + HOUR * data.draw(st.sampled_from([0.25, 1.0])))
+        elif change == "veto" and previous.windows:
+            target = data.draw(st.sampled_from(previous.windows))
+            veto = make_objection(
+                f"veto:{len(problem.objections)}",
+                by="ops",
+                request=target.request,
+                avoid=(TimeRange(target.start, target.end),),
+                kind="veto",
+            )
+            problem = replace(problem, objections=(*problem.objections, veto))
+        elif change == "pin":  # anywhere in the horizon, as a pin may be
+            target = data.draw(st.sampled_from(problem.requests)).id
+            start = T0 + HOUR * data.draw(st.integers(0, problem.grid.count - 1))
+            problem = replace(problem, fixed={**problem.fixed, target: start})
+        elif change == "withdraw" and len(problem.requests) > 1:
+            gone = data.draw(st.sampled_from(problem.requests)).id
+            problem = replace(
+                problem,
+                requests=tuple(r for r in problem.requests if r.id != gone),
+                fixed={r: s for r, s in problem.fixed.items() if r != gone},
+            )
+        problem = replace(problem, noticed=noticed)
+
+        replanned = planner.solve(problem, previous=previous)
+        fresh = solve(problem, previous=previous, time_limit_s=30)
+
+        assert _broken(problem, replanned) == [], change
+        assert len(replanned.windows) == len(fresh.windows), change
+        assert replanned.objective == pytest.approx(fresh.objective), change
+        previous = replanned
+
+
+def _broken(problem: Problem, version: Version) -> list[str]:
+    """The rules the version's windows break, but for a pinned window where it is pinned, and the
+    notice of a window kept where it was."""
+    broken = []
+    for item in window_violations(problem, version):
+        request, _, rule = item.partition(": ")
+        start = version.window_by_request[request].start
+        if problem.fixed.get(request) == start or (rule == "notice" and problem.noticed.get(request) == start):
+            continue
+        broken.append(item)
+    return broken
+
+
+def test_a_replan_after_a_veto_computes_the_rules_of_the_vetoed_request_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    problem = replace(_crowded(12, seed=2), stakeholders=(make_stakeholder("ops", role="approver"),))
+    planner = Planner(time_limit_s=30)
+    first = planner.solve(problem)
+    target = first.windows[0]
+    veto = make_objection("veto:0", by="ops", request=target.request, avoid=(TimeRange(target.start, target.end),))
+    computed: list[str] = []
+    blocked_starts = scheduler.candidates.blocked_starts
+
+    def counting(problem: Problem, request: Request, slots: int) -> list[Blocked]:
+        computed.append(request.id)
+        return blocked_starts(problem, request, slots)
+
+    monkeypatch.setattr(scheduler.candidates, "blocked_starts", counting)
+    noticed = {w.request: w.start for w in first.windows}
+
+    planner.solve(replace(problem, objections=(veto,), noticed=noticed), previous=first)
+
+    assert computed == [target.request]
