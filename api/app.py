@@ -22,13 +22,13 @@ from api.db import Clock, utcnow
 from api.deps import Auth, RateLimiter
 from api.errors import answer_errors_as_problems
 from api.migrate import upgrade
-from api.routes import audit, calendars, changes, feeds, health, plans, review, tokens, versions, webhooks
+from api.routes import audit, calendars, changes, feeds, gates, health, plans, review, tokens, versions, webhooks
 from api.runtime import Runtime
 from api.services.tokens import admin_token_hash
 from api.settings import Settings
 
 # In this order: where two paths could both match, the first one included wins.
-ROUTERS = (review, health, plans, tokens, versions, changes, audit, calendars, feeds, webhooks)
+ROUTERS = (review, health, plans, tokens, versions, changes, gates, audit, calendars, feeds, webhooks)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:

@@ -143,6 +143,23 @@ class VersionRead(Read):
     changes: list[int] = Field(default_factory=list)
 
 
+class GateWindow(Read):
+    start: str
+    end: str
+
+
+class GateRead(Read):
+    """A request's deploy gate: open exactly while now lies inside an announced window of it."""
+
+    request: str
+    open: bool
+    window: GateWindow | None = Field(description="the window holding now, else the next one; null if none is left")
+    announced: bool = Field(description="whether that window is announced (its version approved, and it has not moved)")
+    next_transition: str | None = Field(
+        description="when the gate next opens or closes, as far as the announced windows tell; null: none ahead"
+    )
+
+
 class VersionSummary(Read):
     version: int
     status: str

@@ -12,7 +12,8 @@ before the route starts, for the same reason.
 
 ``CurrentPrincipal`` is an ``Admin`` or a ``StakeholderRef`` (``api/principals.py``), resolved
 once from the bearer token; ``AdminDep`` and ``CurrentStakeholder`` narrow it and refuse the other
-kind. The wiring (``Runtime``, ``Auth``) lives on ``app.state``, built by ``create_app``.
+kind. A token that only reads deploy gates passes ``GateReader`` alone. The wiring (``Runtime``,
+``Auth``) lives on ``app.state``, built by ``create_app``.
 """
 
 # No "from __future__ import annotations": FastAPI must see the Annotated dependencies.
@@ -89,12 +90,15 @@ class Auth:
         digest = token_hash(token) if token is not None else ""
         return token is not None and any(hmac.compare_digest(digest, known) for known in self.admin_hashes)
 
-    def principal(self, plan_id: str, token: str | None) -> Principal:
-        """The admin, or the plan's stakeholder the token belongs to; Unauthorized otherwise."""
+    def principal(self, plan_id: str, token: str | None, *, gate: bool = False) -> Principal:
+        """The admin, or the plan's stakeholder the token belongs to; Unauthorized otherwise.
+
+        A token that only reads gates is refused (403) unless ``gate``.
+        """
         if self.is_admin(token):
             return Admin()
         with self.sessions() as session:
-            return StakeholderRef(plan_id, authenticate(session, plan_id=plan_id, token=token))
+            return StakeholderRef(plan_id, authenticate(session, plan_id=plan_id, token=token, gate=gate))
 
     def admin(self, token: str | None) -> Admin:
         """The admin; 401 for no token or an unknown one, 403 for a stakeholder's."""
@@ -139,6 +143,14 @@ def current_principal(plan: str, token: BearerToken, auth: AuthDep) -> Principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def gate_reader(plan: str, token: BearerToken, auth: AuthDep) -> Principal:
+    """Who reads a deploy gate of ``plan``: as ``CurrentPrincipal``, and tokens that only read gates."""
+    return auth.principal(plan, token, gate=True)
+
+
+GateReader = Annotated[Principal, Depends(gate_reader)]
 
 
 def current_stakeholder(principal: CurrentPrincipal) -> StakeholderRef:

@@ -13,6 +13,8 @@ from api.db import utcnow
 
 # A plan's clock: "live", the server's; "scenario", a rehearsal on the scenario's own clock and ``at``.
 PlanClock = Literal["live", "scenario"]
+# What a stakeholder's token may do: all their stakeholder may, or only read deploy gates (for pipelines).
+TokenUse = Literal["all", "gate"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -52,6 +54,7 @@ class TokenRow(Base):
     stakeholder: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token; the token is never stored
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    use: Mapped[str] = mapped_column(String(10), default="all", server_default="all")  # a TokenUse
 
 
 class ChangeRow(Base):

@@ -5,7 +5,8 @@ Every command takes ``--server`` (``NEGOTIATOR_SERVER``, default http://127.0.0.
 
 Exit codes: 0 done; 1 the server said no (its problem+json printed as ``error: STATUS TITLE: DETAIL``),
 could not be reached, or a change waited for was refused; 2 invalid input, found before anything
-was sent (the same message as ``negotiator run``).
+was sent (the same message as ``negotiator run``). ``gate`` answers the question in its exit code
+instead: 0 open, 1 closed (or the server could not be asked), 2 a question the server refused.
 """
 
 from __future__ import annotations
@@ -118,11 +119,14 @@ def problem_message(response: httpx.Response) -> str:
 class Service:
     """One server and one token; every failure ends the command with ``error: ...`` and exit 1."""
 
-    def __init__(self, server: str, token: str | None) -> None:
+    def __init__(self, server: str, token: str | None, *, refused: int = EXIT_FAILED) -> None:
+        """``refused``: the exit code when the server refuses a request (4xx but 429)."""
         import httpx  # here, not at the top: ``negotiator run`` should not pay for it
 
+        self.refused = refused
+
         if not token:
-            fail("no token: pass --token TOKEN or set NEGOTIATOR_TOKEN")
+            fail("no token: pass --token TOKEN or set NEGOTIATOR_TOKEN", refused)
         self.server = server.rstrip("/")
         try:
             self._http = httpx.Client(
@@ -154,7 +158,8 @@ class Service:
         if missing_ok and response.status_code == 404:
             return None
         if not response.is_success:
-            fail(problem_message(response))
+            refused = 400 <= response.status_code < 500 and response.status_code != 429
+            fail(problem_message(response), self.refused if refused else EXIT_FAILED)
         if response.status_code == 204:
             return None
         try:
@@ -369,13 +374,53 @@ def create_plan(
 def create_token(
     plan: Annotated[str, typer.Argument(help="The plan's id.")],
     stakeholder: Annotated[str, typer.Argument(help="A stakeholder id of the plan's scenario.")],
+    gate: Annotated[
+        bool, typer.Option("--gate", help="A token that only reads deploy gates in the stakeholder's scope.")
+    ] = False,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
 ) -> None:
     """Mint a token for a stakeholder and print it: it is shown this once, the server keeps only a hash."""
+    path = plan_path(plan, "stakeholders", stakeholder, "tokens") + ("?use=gate" if gate else "")
     with Service(server, token) as service:
-        created = service.call("POST", plan_path(plan, "stakeholders", stakeholder, "tokens"))
+        created = service.call("POST", path)
     typer.echo(created["token"])
+
+
+@app.command("gate")
+def read_gate(
+    plan: Annotated[str, typer.Argument(help="The plan's id.")],
+    request: Annotated[str, typer.Argument(help="The request (or one occurrence, ID#3) whose work would run.")],
+    format: Format = ShowFormat.table,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+) -> None:
+    """May the request's work run now? Exit 0 while an announced window of it is open, 1 otherwise.
+
+    For a pipeline: negotiator gate PLAN REQUEST && ./migrate.sh. Exit 2 when the server refuses
+    the question (no such plan or request, a bad token); 1 when it cannot be asked (unreachable).
+    """
+    with Service(server, token, refused=EXIT_INVALID) as service:
+        body = service.call("GET", plan_path(plan, "gate") + f"?request={quote(request, safe='')}")
+    if format is ShowFormat.json:
+        print_json(body)
+    else:
+        typer.echo(gate_line(body))
+    raise typer.Exit(0 if body["open"] else EXIT_FAILED)
+
+
+def gate_line(body: Mapping[str, Any]) -> str:
+    """``open``/``closed``, the window it is about, and when that changes, in words."""
+    window = body["window"]
+    span = f"{window['start']} to {window['end']}" if window else None
+    change = body["next_transition"]
+    if body["open"]:
+        return f"open: {body['request']} is in its announced window {span}; closes at {change}"
+    if window is None:
+        return f"closed: {body['request']} has no window ahead"
+    state = "announced" if body["announced"] else "not announced (no approved version has it there)"
+    opens = f"opens at {change}" if change else "no announced window ahead"
+    return f"closed: {body['request']}'s window {span} is {state}; {opens}"
 
 
 @app.command("object")

@@ -176,6 +176,8 @@ def sign_in(page: PageDep, plan: str, token: Annotated[str, Form()] = "") -> Res
         who(page, plan, token)
     except Unauthorized:
         return sign_in_page(page, plan, "this token is not valid for this plan", 401)
+    except Forbidden as refused:  # a token that only reads deploy gates
+        return sign_in_page(page, plan, refused.detail, 403)
     response = RedirectResponse(f"/plans/{plan}", status_code=303)
     response.set_cookie(
         COOKIE,

@@ -2,12 +2,13 @@
 
 # No "from __future__ import annotations": FastAPI must see the Annotated dependencies.
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.bodies import TokenCreated, TokensRevoked
 from api.deps import AdminDep, RuntimeDep, SessionDep
+from api.models import TokenUse
 from api.routes import PROBLEMS
 from api.services import tokens
 
@@ -21,10 +22,18 @@ router = APIRouter()
     response_model=TokenCreated,
 )
 def create_token(
-    plan: str, stakeholder_id: str, _: AdminDep, session: SessionDep, runtime: RuntimeDep
+    plan: str,
+    stakeholder_id: str,
+    _: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    use: Annotated[
+        TokenUse,
+        Query(description="all: what the stakeholder may do; gate: only read deploy gates (for a pipeline)"),
+    ] = "all",
 ) -> dict[str, str]:
     """A token for a stakeholder, shown once: only its hash is stored."""
-    return {"token": tokens.create_token(session, runtime, plan_id=plan, stakeholder=stakeholder_id)}
+    return {"token": tokens.create_token(session, runtime, plan_id=plan, stakeholder=stakeholder_id, use=use)}
 
 
 @router.delete(

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import unit_of_work
-from api.errors import NotFound, Unauthorized
-from api.models import AdminKeyRow, TokenRow
+from api.errors import Forbidden, NotFound, Unauthorized
+from api.models import AdminKeyRow, TokenRow, TokenUse
 from api.services import audit
 from api.services.plans import get_plan_or_raise
 from api.settings import Settings
@@ -31,17 +31,19 @@ def token_hash(token: str) -> str:
 
 
 @unit_of_work
-def create_token(session: Session, runtime: Runtime, *, plan_id: str, stakeholder: str) -> str:
-    """A new token for a stakeholder of the plan, returned once; only its hash is kept."""
+def create_token(session: Session, runtime: Runtime, *, plan_id: str, stakeholder: str, use: TokenUse = "all") -> str:
+    """A new token for a stakeholder of the plan, returned once; only its hash is kept.
+
+    A ``gate`` token reads the deploy gates of the requests in the stakeholder's scope and nothing else.
+    """
     get_plan_or_raise(session, plan_id=plan_id)
     if stakeholder not in runtime.plans.scenario(session, plan_id).problem.stakeholder_by_id:
         raise NotFound(f"no stakeholder {stakeholder!r} in plan {plan_id!r}")
     token = secrets.token_urlsafe(32)
-    session.add(TokenRow(plan_id=plan_id, stakeholder=stakeholder, token_hash=token_hash(token)))
+    session.add(TokenRow(plan_id=plan_id, stakeholder=stakeholder, token_hash=token_hash(token), use=use))
     with runtime.locks.writing(session, plan_id):
-        audit.append(
-            session, plan_id=plan_id, actor="admin", action="create_token", detail={"stakeholder": stakeholder}
-        )
+        detail = {"stakeholder": stakeholder, "use": use}
+        audit.append(session, plan_id=plan_id, actor="admin", action="create_token", detail=detail)
     return token
 
 
@@ -67,13 +69,15 @@ def token_exists(session: Session, *, token: str) -> bool:
     return session.scalars(select(TokenRow.id).where(TokenRow.token_hash == token_hash(token))).first() is not None
 
 
-def authenticate(session: Session, *, plan_id: str, token: str | None) -> str:
-    """The stakeholder a token belongs to, for this plan only."""
+def authenticate(session: Session, *, plan_id: str, token: str | None, gate: bool = False) -> str:
+    """The stakeholder a token belongs to, for this plan only; a gate token only where ``gate``."""
     if not token:
         raise Unauthorized("send Authorization: Bearer TOKEN")
     row = session.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).first()
     if row is None or row.plan_id != plan_id:
         raise Unauthorized("this token is not valid for this plan")
+    if row.use == "gate" and not gate:
+        raise Forbidden(f"this token only reads deploy gates: GET /v1/plans/{plan_id}/gate?request=ID")
     return row.stakeholder
 
 

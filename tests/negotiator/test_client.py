@@ -7,6 +7,7 @@ The module starts one server (conftest.py); each test creates its own plan throu
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -390,3 +391,47 @@ def test_remove_event_takes_a_blackout_away_only_when_a_second_approver_agrees(s
     assert "a second, different approver must agree" in again.stderr
     assert second.splitlines()[1].endswith("accepted into version 2")
     assert (thawed["allowed"], thawed["blocked_by"]) == (True, [])
+
+
+# -- the deploy gate --------------------------------------------------------------------------------
+
+
+def test_gate_exits_0_only_while_an_announced_window_is_open_and_says_when_that_changes(
+    server: str, tmp_path: Path
+) -> None:
+    later = [make_request("r1", regions=["eu"], earliest="2026-03-02T06:00:00Z")]  # not at the plan's now
+    plan = create_plan(server, tmp_path, client_scenario(requests=later))
+    window = plan.version(1)["windows"][0]
+    start = datetime.fromisoformat(window["start"].replace("Z", "+00:00"))
+    pipeline = ok(negotiator("plans", "token", plan.id, "eu-rep", "--gate", server=plan.server, token=ADMIN_TOKEN))
+
+    proposed = negotiator("gate", plan.id, "r1", server=plan.server, token=pipeline.strip())
+    ok(plan.run("approve", plan.id, "1", "--wait", by="boss"))
+    announced = plan.run("gate", plan.id, "r1", by="eu-rep")
+    inside = (start + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elsewhere = f"{window['end']}/{(start + timedelta(hours=6)).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    ok(plan.run("object", plan.id, "r1", "--kind", "soft", "--avoid", elsewhere, "--at", inside, "--wait", by="boss"))
+    during = plan.run("gate", plan.id, "r1", by="eu-rep")
+    as_json = plan.run("gate", plan.id, "r1", "--format", "json", by="eu-rep")
+
+    assert proposed.exit_code == 1
+    assert proposed.stdout.startswith("closed: r1's window") and "not announced" in proposed.stdout
+    assert announced.exit_code == 1
+    assert f"is announced; opens at {window['start']}" in announced.stdout
+    assert during.exit_code == 0
+    span = f"{window['start']} to {window['end']}"
+    assert during.stdout == f"open: r1 is in its announced window {span}; closes at {window['end']}\n"
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout)["next_transition"] == window["end"]
+
+
+def test_gate_exits_2_when_the_question_is_wrong_and_1_when_the_server_is_away(plan: Plan, dead_server: str) -> None:
+    unknown = plan.run("gate", plan.id, "nope", by="eu-rep")
+    no_token = negotiator("gate", plan.id, "r1", server=plan.server, token=None)
+    away = negotiator("gate", plan.id, "r1", server=dead_server, token="x")
+
+    assert unknown.exit_code == 2
+    assert unknown.stderr.startswith("error: 404 Not found: no request 'nope'")
+    assert no_token.exit_code == 2
+    assert away.exit_code == 1
+    assert "cannot reach" in away.stderr
