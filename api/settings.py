@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.schema import Duration
@@ -27,3 +29,17 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 10  # then the message is marked failed (after about 8.5 hours)
     webhooks: bool = True  # send webhook messages and reminders from this process
     webhook_poll_s: float = 5.0  # how often due messages and reminders are looked for
+    # Where clients reach the service: the links in webhook messages, calendar feeds and feed URLs.
+    public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(
+                f"must be an absolute http(s) URL such as https://negotiator.example.com, not {value[:80]!r}"
+            )
+        if parsed.query or parsed.fragment:
+            raise ValueError("must have no query or fragment")
+        return value.rstrip("/")

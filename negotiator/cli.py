@@ -141,13 +141,28 @@ def serve(
         str | None, typer.Option(help="Database URL; default NEGOTIATOR_DATABASE_URL, else sqlite:///negotiator.db.")
     ] = None,
 ) -> None:
-    """Run the HTTP service (SQLite by default; PostgreSQL for several servers)."""
+    """Run the HTTP service (SQLite by default; PostgreSQL for several servers).
+
+    Links in webhook messages and calendar feeds point to NEGOTIATOR_PUBLIC_URL, by default the
+    address served here.
+    """
     import uvicorn
+    from pydantic import ValidationError
 
     from api.app import create_app
     from api.settings import Settings
 
-    settings = Settings() if database is None else Settings(database_url=database)
+    try:
+        settings = Settings() if database is None else Settings(database_url=database)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = f"NEGOTIATOR_{str(problem['loc'][0]).upper()}" if problem["loc"] else "a NEGOTIATOR_ setting"
+        raise _invalid(f"{name}: {problem['msg'].removeprefix('Value error, ')}") from None
+    if "public_url" not in settings.model_fields_set:
+        address = f"[{host}]" if ":" in host else host  # an IPv6 address goes in brackets
+        settings = settings.model_copy(update={"public_url": f"http://{address}:{port}"})
+        if host in ("0.0.0.0", "::"):
+            typer.echo(f"negotiator: links point to {settings.public_url}: set NEGOTIATOR_PUBLIC_URL", err=True)
     uvicorn.run(create_app(settings), host=host, port=port)
 
 

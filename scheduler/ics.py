@@ -68,9 +68,10 @@ def _changed(event: EventState, window: Window | None) -> bool:
     return (window.start, window.end) != (event.window.start, event.window.end)
 
 
-def calendar(replay: Replay, stakeholder: Stakeholder | None = None) -> bytes:
+def calendar(replay: Replay, stakeholder: Stakeholder | None = None, *, url: str | None = None) -> bytes:
     """The final version as a feed: its windows, and as cancelled events the requests that lost
-    theirs; only the requests that concern ``stakeholder`` when one is given."""
+    theirs; only the requests that concern ``stakeholder`` when one is given. ``url`` (the plan's
+    page, for a feed the service serves) is every event's URL property."""
     final = replay.final
     events = history(replay.versions)
     requests = _latest_requests(replay)
@@ -96,6 +97,9 @@ def calendar(replay: Replay, stakeholder: Stakeholder | None = None) -> bytes:
         request = requests[request_id]
         if concerns(stakeholder, request):
             cal.add_component(_recurring_event(replay, request, state, recurring.get(request_id)))
+    if url is not None:
+        for event in cal.walk("VEVENT"):
+            event.add("url", url)
     cal.add_missing_timezones()
     ical: bytes = cal.to_ical()
     return ical

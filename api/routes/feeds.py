@@ -4,7 +4,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.bodies import FeedCreate, FeedCreated, FeedRead
@@ -18,11 +18,11 @@ router = APIRouter()
 
 @router.post("/v1/plans/{plan}/feeds", status_code=201, responses=PROBLEMS, response_model=FeedCreated)
 def create_feed(
-    plan: str, body: FeedCreate, by: CurrentStakeholder, request: Request, session: SessionDep, runtime: RuntimeDep
+    plan: str, body: FeedCreate, by: CurrentStakeholder, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """A secret calendar URL to subscribe to without a bearer header; shown once."""
     feed, secret = feeds.create(session, runtime, plan_id=plan, by=by, scope=body.scope)
-    return feeds.feed_json(feed, url=str(request.url_for("subscribed_calendar", secret=secret)))
+    return feeds.feed_json(feed, url=runtime.links.feed(secret))
 
 
 @router.get("/v1/plans/{plan}/feeds", responses=PROBLEMS, response_model=list[FeedRead])

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import Clock, make_engine, make_sessions
+from api.links import Links
 from api.runtime.courier import Courier
 from api.runtime.locks import Locks
 from api.runtime.solver import Solver
@@ -29,11 +30,13 @@ class Runtime:
     plans: Plans
     solver: Solver
     courier: Courier
+    links: Links
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock) -> Runtime:
         """Everything wired together; nothing runs until ``start``."""
         engine = make_engine(settings.database_url)
+        links = Links(settings.public_url)
         sessions = make_sessions(engine)
         locks = Locks(engine)
         plans = Plans(sessions, time_limit_s=settings.time_limit_s, clock=clock)
@@ -44,11 +47,12 @@ class Runtime:
             timeout_s=settings.webhook_timeout_s,
             retry_s=settings.webhook_retry_s,
             max_attempts=settings.webhook_max_attempts,
+            links=links,
             clock=clock,
         )
         # The messages a solve writes go out at once, not at the courier's next poll.
-        solver = Solver(sessions, plans, locks, poll_s=settings.poll_s, recorded=courier.wake.set)
-        return cls(settings, engine, sessions, locks, plans, solver, courier)
+        solver = Solver(sessions, plans, locks, links=links, poll_s=settings.poll_s, recorded=courier.wake.set)
+        return cls(settings, engine, sessions, locks, plans, solver, courier, links)
 
     def start(self) -> None:
         """Start the threads this process runs (``NEGOTIATOR_SOLVER``, ``NEGOTIATOR_WEBHOOKS``)."""

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook as Signer
 
 from api.db import Clock, utcnow
+from api.links import Links
 from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
 from api.runtime.background import Background
 from api.services.webhooks import Solved, enqueue_reminders
@@ -59,6 +60,7 @@ class Courier(Background):
         timeout_s: float,
         retry_s: float,
         max_attempts: int,
+        links: Links,
         clock: Clock = utcnow,
     ) -> None:
         super().__init__(poll_s=poll_s, log=log)
@@ -67,6 +69,7 @@ class Courier(Background):
         self.timeout_s = timeout_s
         self.retry_s = retry_s
         self.max_attempts = max_attempts
+        self.links = links
         self.clock = clock
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
 
@@ -85,7 +88,9 @@ class Courier(Background):
         for plan_id in plans:
             with self.sessions() as session:
                 latest = self.latest(session, plan_id)
-                if latest is not None and enqueue_reminders(session, plan_id=plan_id, latest=latest, now=self.clock()):
+                if latest is not None and enqueue_reminders(
+                    session, self.links, plan_id=plan_id, latest=latest, now=self.clock()
+                ):
                     session.commit()
 
     def send_due(self) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import utcnow
+from api.links import Links
 from api.models import ChangeRow, PlanRow, VersionRow
 from api.runtime.background import Background
 from api.runtime.locks import Locks
@@ -40,6 +41,7 @@ class Solver(Background):
         plans: Plans,
         locks: Locks,
         *,
+        links: Links,
         poll_s: float,
         recorded: Callable[[], None],
     ) -> None:
@@ -47,6 +49,7 @@ class Solver(Background):
         self.sessions = sessions
         self.plans = plans
         self.locks = locks
+        self.links = links
         self.recorded = recorded  # called once a solve is stored (with the webhook messages it wrote)
 
     def round(self) -> None:
@@ -163,12 +166,12 @@ class Solver(Background):
             body["changes"] = included.get(version.version, [])
             session.add(VersionRow(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
         session.flush()
-        webhooks.enqueue_versions(session, plan_id=plan_id, solved=fresh)
+        webhooks.enqueue_versions(session, self.links, plan_id=plan_id, solved=fresh)
         for number in sorted(approved):
             stored = session.get(VersionRow, (plan_id, number))
             if stored is not None and not stored.body.get("approved"):
                 stored.body = {**stored.body, "approved": True}
-                webhooks.enqueue_approval(session, plan_id=plan_id, number=number)
+                webhooks.enqueue_approval(session, self.links, plan_id=plan_id, number=number)
 
 
 def _batches(pending: Sequence[ChangeRow]) -> Iterator[list[ChangeRow]]:

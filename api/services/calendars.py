@@ -29,7 +29,7 @@ def plan_calendar(session: Session, runtime: Runtime, *, plan_id: str, stakehold
     if history is None:
         raise NotFound("the first version is still being solved")
     scope = history.problem.stakeholder_by_id.get(stakeholder_id) if stakeholder_id else None
-    return calendar(history, scope)
+    return calendar(history, scope, url=runtime.links.page(plan_id))
 
 
 @unit_of_work

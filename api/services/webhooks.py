@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.db import unit_of_work, utcnow
 from api.errors import Forbidden, NotFound
+from api.links import Links
 from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
 from api.principals import Principal, StakeholderRef, owner
 from api.services import audit
@@ -193,7 +194,9 @@ def _enqueue(session: Session, webhook: WebhookRow, *, key: str, kind: str, payl
     return True
 
 
-def enqueue_versions(session: Session, *, plan_id: str, solved: Sequence[tuple[Solved | None, Solved]]) -> None:
+def enqueue_versions(
+    session: Session, links: Links, *, plan_id: str, solved: Sequence[tuple[Solved | None, Solved]]
+) -> None:
     """One ``version.created`` message per new version and webhook, with what changed in its scope."""
     webhooks = list_webhooks(session, plan_id=plan_id, stakeholder=None)
     now = utcnow()
@@ -216,8 +219,8 @@ def enqueue_versions(session: Session, *, plan_id: str, solved: Sequence[tuple[S
                 "removed": [
                     r for r in version.removed if before is None or concerns(stakeholder, before[1].request_by_id[r])
                 ],
-                "href": f"/v1/plans/{plan_id}/versions/{version.version}",
-                "page": f"/plans/{plan_id}",
+                "href": links.version(plan_id, version.version),
+                "page": links.page(plan_id),
             }
             _enqueue(
                 session,
@@ -228,11 +231,11 @@ def enqueue_versions(session: Session, *, plan_id: str, solved: Sequence[tuple[S
             )
 
 
-def enqueue_approval(session: Session, *, plan_id: str, number: int) -> None:
+def enqueue_approval(session: Session, links: Links, *, plan_id: str, number: int) -> None:
     """A ``version.approved`` message per webhook: the version's windows are now announced."""
     now = utcnow()
     for webhook in list_webhooks(session, plan_id=plan_id, stakeholder=None):
-        data = {"plan": plan_id, "version": number, "href": f"/v1/plans/{plan_id}/versions/{number}"}
+        data = {"plan": plan_id, "version": number, "href": links.version(plan_id, number), "page": links.page(plan_id)}
         _enqueue(
             session,
             webhook,
@@ -242,7 +245,7 @@ def enqueue_approval(session: Session, *, plan_id: str, number: int) -> None:
         )
 
 
-def enqueue_reminders(session: Session, *, plan_id: str, latest: Solved, now: datetime) -> int:
+def enqueue_reminders(session: Session, links: Links, *, plan_id: str, latest: Solved, now: datetime) -> int:
     """A ``window.reminder`` per window about to start, per webhook and lead time; how many."""
     version, problem = latest
     added = 0
@@ -263,7 +266,7 @@ def enqueue_reminders(session: Session, *, plan_id: str, latest: Solved, now: da
                 "starts_in_minutes": int((due.window.start - now).total_seconds() // 60),
                 "window": window_json(due.window, problem.grid),
                 "stakeholder": webhook.stakeholder,
-                "page": f"/plans/{plan_id}",
+                "page": links.page(plan_id),
             }
             key = f"reminder:{request.id}:{format_utc(due.window.start)}:{format_duration(due.lead)}"
             added += _enqueue(

@@ -159,6 +159,7 @@ def start(backend: str) -> Start:
             "webhook_poll_s": 0.05,
             "webhook_retry_s": 0.05,
             "webhook_timeout_s": 5.0,
+            "public_url": "http://test",  # where the in-process client reaches the app
         }
         app = create_app(Settings(**{**settings, **overrides}), clock=clock)
         # A server failure must come back as the client sees it (a 500 answer), not as an exception.

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from icalendar import Calendar
+from pydantic import ValidationError
 
+from api.settings import Settings
 from tests.api.test_app import plan_scenario, post_change, problem
 
 if TYPE_CHECKING:
-    from tests.api.conftest import Service
+    from tests.api.conftest import Service, Start
 
 pytestmark = pytest.mark.anyio
 
@@ -143,3 +145,24 @@ async def test_feeds_webhooks_and_objections_sent_together_all_succeed_at_once(s
         a.text for a in answers if a.status_code >= 300
     ]
     assert took < 10, f"{took:.1f} s: something waited for the database's busy timeout"
+
+
+async def test_feed_urls_and_their_events_link_to_the_public_address(start: Start) -> None:
+    async with start(public_url="https://ops.example.com/negotiator/") as service:
+        plan = await opened_plan(service)
+        rep_us = await service.token(plan, "rep-us")
+        created = await service.client.post(f"/v1/plans/{plan}/feeds", json={"scope": "mine"}, headers=rep_us)
+        url: str = created.json()["url"]
+        assert url.startswith("https://ops.example.com/negotiator/v1/feeds/")
+
+        feed = await service.client.get(url.removeprefix("https://ops.example.com/negotiator"))
+
+        [event] = Calendar.from_ical(feed.content).walk("VEVENT")
+        assert str(event["url"]) == f"https://ops.example.com/negotiator/plans/{plan}"
+
+
+def test_the_public_address_must_be_an_absolute_http_url() -> None:
+    for bad in ("ops.example.com", "ftp://ops.example.com", "https://ops.example.com/?a=1", "/negotiator"):
+        with pytest.raises(ValidationError, match="public_url"):
+            Settings(public_url=bad)
+    assert Settings(public_url="https://ops.example.com/").public_url == "https://ops.example.com"

@@ -55,7 +55,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[str]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'page.db'}", admin_token="admin-secret", poll_s=0.05)
-    with serving(create_app(settings)) as base:
+    with serving(lambda base: create_app(settings.model_copy(update={"public_url": base}))) as base:
         yield base
 
 

@@ -111,7 +111,8 @@ async def test_each_new_version_sends_a_signed_message_of_what_changed_in_scope(
     assert moved["previous"]["start"] == r1["start"]
     assert moved["window"]["start"] != r1["start"]
     assert us.message["data"]["changes"] == []
-    assert eu.message["data"]["href"] == f"/v1/plans/{plan}/versions/4"
+    assert eu.message["data"]["href"] == f"http://test/v1/plans/{plan}/versions/4"  # absolute: NEGOTIATOR_PUBLIC_URL
+    assert eu.message["data"]["page"] == f"http://test/plans/{plan}"
 
     log = await deliveries(service, plan, eu_hook["id"], rep_eu)
     assert [(d["type"], d["status"], len(d["attempts"])) for d in log] == [("version.created", "delivered", 1)]
@@ -212,7 +213,8 @@ async def test_nothing_is_delivered_twice_for_one_version(start: Start, receiver
         with Session(engine) as session:
             negotiation = state(session, plan).negotiation
             solved = list(zip(negotiation.versions, negotiation.problems, strict=True))
-            enqueue_versions(session, plan_id=plan, solved=[(solved[i - 1], solved[i]) for i in range(3, len(solved))])
+            again = [(solved[i - 1], solved[i]) for i in range(3, len(solved))]
+            enqueue_versions(session, service.app.state.runtime.links, plan_id=plan, solved=again)
             session.commit()
             count = session.scalar(
                 select(func.count()).select_from(DeliveryRow).where(DeliveryRow.webhook_id == hook["id"])

@@ -49,8 +49,8 @@ def ok(result: Result) -> str:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running service on a free port; its base URL."""
     database = tmp_path_factory.mktemp("server") / "c.db"
-    service = create_app(Settings(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN, poll_s=0.05))
-    with serving(service) as base:
+    settings = {"database_url": f"sqlite:///{database}", "admin_token": ADMIN_TOKEN, "poll_s": 0.05}
+    with serving(lambda base: create_app(Settings(**settings, public_url=base))) as base:
         yield base
 
 

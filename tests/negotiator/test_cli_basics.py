@@ -58,3 +58,30 @@ def test_audit_verify_names_a_database_url_it_cannot_use() -> None:
 
     assert result.exit_code == 2
     assert result.output.startswith("error: --database nosuchdb://somewhere:")
+
+
+def _served(monkeypatch: pytest.MonkeyPatch, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``negotiator serve ARGS`` with uvicorn stubbed out: the exit code, stderr, and the links' base."""
+    import uvicorn
+
+    served: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app.state.runtime.links.base))
+    monkeypatch.setenv("NEGOTIATOR_ADMIN_TOKEN", "x")
+    result = RUNNER.invoke(app, ["serve", *args], env=env)
+    return result.exit_code, result.stderr, served[0] if served else ""
+
+
+def test_serve_links_to_the_address_it_serves_unless_told_the_public_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _served(monkeypatch, "--port", "8123")[::2] == (0, "http://127.0.0.1:8123")
+    assert _served(monkeypatch, "--host", "::1", "--port", "9000")[::2] == (0, "http://[::1]:9000")
+    public = {"NEGOTIATOR_PUBLIC_URL": "https://ops.example.com/negotiator/"}
+    assert _served(monkeypatch, "--port", "8123", env=public)[::2] == (0, "https://ops.example.com/negotiator")
+    code, stderr, _ = _served(monkeypatch, "--host", "0.0.0.0")
+    assert code == 0 and "set NEGOTIATOR_PUBLIC_URL" in stderr
+
+
+def test_serve_refuses_a_public_url_that_is_not_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, stderr, base = _served(monkeypatch, env={"NEGOTIATOR_PUBLIC_URL": "ops.example.com"})
+
+    assert (code, base) == (2, "")
+    assert stderr.startswith("error: NEGOTIATOR_PUBLIC_URL: must be an absolute http(s) URL")
