@@ -160,6 +160,23 @@ class GateRead(Read):
     )
 
 
+class SilenceRead(Read):
+    """An Alertmanager silence over one announced window."""
+
+    id: int
+    request: str
+    start: str
+    end: str
+    matchers: dict[str, str]
+    state: Literal["creating", "active", "expiring", "expired", "failed"] = Field(
+        description="creating: to be posted; active: Alertmanager has it (silence_id); expiring: to be expired; "
+        "expired; failed: given up after every attempt"
+    )
+    silence_id: str | None = Field(description="Alertmanager's id")
+    attempts: int
+    error: str | None
+
+
 class VersionSummary(Read):
     version: int
     status: str

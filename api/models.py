@@ -44,6 +44,8 @@ class PlanRow(Base):
     scenario: Mapped[dict[str, Any]] = mapped_column()  # the body it was created from
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     clock: Mapped[str] = mapped_column(String(10), default="live")  # a PlanClock
+    # Where the announced windows' silences go; None: the server's NEGOTIATOR_ALERTMANAGER_URL, if any.
+    alertmanager_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
 
 
 class TokenRow(Base):
@@ -180,6 +182,32 @@ class DeliveryRow(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SilenceRow(Base):
+    """An Alertmanager silence over one announced window, written in the transaction of the version
+    that announced (or moved, or removed) the window, and sent by the courier like a message.
+
+    ``state``: ``creating`` (to be posted), ``active`` (posted; ``silence_id`` is Alertmanager's),
+    ``expiring`` (to be expired), ``expired`` (done), ``failed`` (gave up after every attempt).
+    """
+
+    __tablename__ = "silences"
+    __table_args__ = (UniqueConstraint("plan_id", "request", "starts_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
+    request: Mapped[str] = mapped_column(String(220))  # the request or occurrence (``ID#3``)
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    matchers: Mapped[dict[str, Any]] = mapped_column()  # label name -> value
+    url: Mapped[str] = mapped_column(String(2000))  # the Alertmanager's base URL
+    comment: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    silence_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DeliveryAttemptRow(Base):

@@ -31,15 +31,20 @@ class Settings(BaseSettings):
     webhook_poll_s: float = 5.0  # how often due messages and reminders are looked for
     # Where clients reach the service: the links in webhook messages, calendar feeds and feed URLs.
     public_url: str = "http://127.0.0.1:8000"
+    # Where announced windows of requests with ``silence`` matchers get their silences, unless a plan names its own.
+    alertmanager_url: str | None = None
 
-    @field_validator("public_url")
+    @field_validator("public_url", "alertmanager_url")
     @classmethod
-    def _absolute(cls, value: str) -> str:
-        parsed = urlsplit(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(
-                f"must be an absolute http(s) URL such as https://negotiator.example.com, not {value[:80]!r}"
-            )
-        if parsed.query or parsed.fragment:
-            raise ValueError("must have no query or fragment")
-        return value.rstrip("/")
+    def _absolute(cls, value: str | None) -> str | None:
+        return base_url(value) if value is not None else None
+
+
+def base_url(value: str) -> str:
+    """An absolute http(s) URL without query or fragment, without its trailing slash; ValueError otherwise."""
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"must be an absolute http(s) URL such as https://ops.example.com, not {value[:80]!r}")
+    if parsed.query or parsed.fragment:
+        raise ValueError("must have no query or fragment")
+    return value.rstrip("/")

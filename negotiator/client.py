@@ -360,13 +360,22 @@ def create_plan(
             "scenario: a rehearsal on the file's clock, moved by approvers' at."
         ),
     ] = PlanClock.live,
+    alertmanager: Annotated[
+        str | None,
+        typer.Option(
+            help="The Alertmanager whose silences cover the announced windows of requests with silence "
+            "matchers (default: the server's NEGOTIATOR_ALERTMANAGER_URL).",
+            show_default=False,
+        ),
+    ] = None,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
 ) -> None:
     """Create a plan from a scenario file (checked here first, as run checks it); print the plan's id."""
     body = scenario_body(file)
+    query = f"clock={clock.value}" + (f"&alertmanager={quote(alertmanager, safe='')}" if alertmanager else "")
     with Service(server, token) as service:
-        created = service.call("POST", f"/v1/plans?clock={clock.value}", body=body)
+        created = service.call("POST", f"/v1/plans?{query}", body=body)
     typer.echo(created["id"])
 
 

@@ -134,6 +134,8 @@ class Request:
     requested_by: str | None = None
     replaces: str | None = None  # a withdrawn request this one stands for again: its vetoes carry over
     repeat: Repeat | None = None
+    # Extension: label matchers (name, value), sorted, of the Alertmanager silence over each announced window.
+    silence: tuple[tuple[str, str], ...] = ()
     # An occurrence (``ID#3``) of a repeated request: that request's id, and the period it starts in.
     series: str | None = None
     period: TimeRange | None = None

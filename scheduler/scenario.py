@@ -466,6 +466,7 @@ class _Builder:
             notice=request.notice,
             requested_by=request.requested_by,
             replaces=request.replaces,
+            silence=tuple(sorted(request.silence.matchers.items())) if request.silence is not None else (),
         )
         if request.repeat is None:
             return built

@@ -6,6 +6,7 @@ cycles) are checked by ``scheduler.scenario`` when it builds the engine's datacl
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -147,6 +148,29 @@ class RepeatIn(Strict):
         return self
 
 
+LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class SilenceIn(Strict):
+    """Extension: the Alertmanager silence each announced window of the request gets."""
+
+    matchers: dict[str, Annotated[str, StringConstraints(max_length=200)]] = Field(
+        description="label name -> value; an alert is silenced when every one matches"
+    )
+
+    @field_validator("matchers")
+    @classmethod
+    def _labels(cls, matchers: dict[str, str]) -> dict[str, str]:
+        if not matchers:
+            raise ValueError("give at least one label and its value, such as {service: web}")
+        for name, value in matchers.items():
+            if not LABEL_NAME.fullmatch(name) or len(name) > 100:
+                raise ValueError(f"{name[:60]!r} is not a label name: letters, digits and _, not starting with a digit")
+            if not value:
+                raise ValueError(f"label {name!r} needs a value")
+        return matchers
+
+
 class RequestIn(Strict):
     id: Id
     title: str | None = None
@@ -164,6 +188,7 @@ class RequestIn(Strict):
     # Extension: the withdrawn request this one stands for again; its vetoes carry over.
     replaces: Id | None = None
     repeat: RepeatIn | None = None
+    silence: SilenceIn | None = None
 
     @field_validator("duration")
     @classmethod

@@ -88,6 +88,7 @@ def _request(request: Request) -> dict[str, Any]:
         "requested_by": request.requested_by,
         "replaces": request.replaces,
         "repeat": _repeat(request.repeat) if request.repeat is not None else None,
+        "silence": dict(request.silence),
     }
 
 
@@ -227,6 +228,7 @@ def load_problem(data: Mapping[str, Any]) -> Problem:
                 requested_by=r["requested_by"],
                 replaces=r.get("replaces"),
                 repeat=_load_repeat(r.get("repeat")),
+                silence=tuple(sorted(r.get("silence", {}).items())),
             )
             for r in data["requests"]
         ),

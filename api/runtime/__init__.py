@@ -51,7 +51,15 @@ class Runtime:
             clock=clock,
         )
         # The messages a solve writes go out at once, not at the courier's next poll.
-        solver = Solver(sessions, plans, locks, links=links, poll_s=settings.poll_s, recorded=courier.wake.set)
+        solver = Solver(
+            sessions,
+            plans,
+            locks,
+            links=links,
+            alertmanager_url=settings.alertmanager_url,
+            poll_s=settings.poll_s,
+            recorded=courier.wake.set,
+        )
         return cls(settings, engine, sessions, locks, plans, solver, courier, links)
 
     def start(self) -> None:

@@ -1,4 +1,5 @@
-"""The courier's thread: sends the webhook messages that are due and adds the reminders that are.
+"""The courier's thread: sends the webhook messages that are due, adds the reminders that are, and
+sends the Alertmanager silences the solver wrote (``api/runtime/silencer.py``).
 
 Messages follow the Standard Webhooks convention (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``: HMAC-SHA256 with the webhook's ``whsec_`` secret). A message is sent until a
@@ -22,6 +23,7 @@ from api.db import Clock, utcnow
 from api.links import Links
 from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
 from api.runtime.background import Background
+from api.runtime.silencer import Silencer
 from api.services.webhooks import Solved, enqueue_reminders
 
 log = logging.getLogger("negotiator.webhooks")
@@ -72,10 +74,18 @@ class Courier(Background):
         self.links = links
         self.clock = clock
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+        self.silencer = Silencer(
+            sessions,
+            self._client,
+            retry=lambda attempts: backoff(attempts, retry_s),
+            max_attempts=max_attempts,
+            clock=clock,
+        )
 
     def round(self) -> None:
         self.remind()
         self.send_due()
+        self.silencer.send_due()
 
     def stop(self, timeout_s: float | None = None) -> None:
         super().stop(self.timeout_s + 5 if timeout_s is None else timeout_s)

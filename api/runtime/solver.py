@@ -20,7 +20,7 @@ from api.models import ChangeRow, PlanRow, VersionRow
 from api.runtime.background import Background
 from api.runtime.locks import Locks
 from api.runtime.states import Plans, take_in
-from api.services import audit, webhooks
+from api.services import audit, silences, webhooks
 from api.services.webhooks import Solved
 from scheduler.negotiation import StepResult
 from scheduler.report import step_json, version_json
@@ -42,6 +42,7 @@ class Solver(Background):
         locks: Locks,
         *,
         links: Links,
+        alertmanager_url: str | None,
         poll_s: float,
         recorded: Callable[[], None],
     ) -> None:
@@ -50,6 +51,7 @@ class Solver(Background):
         self.plans = plans
         self.locks = locks
         self.links = links
+        self.alertmanager_url = alertmanager_url  # the server's, for plans that name none
         self.recorded = recorded  # called once a solve is stored (with the webhook messages it wrote)
 
     def round(self) -> None:
@@ -110,6 +112,10 @@ class Solver(Background):
         seq = max([state.seq] + [change.seq for change in pending])
         with self.sessions() as session, self.locks.writing(session, plan_id):
             self._record(session, plan_id, outcomes, fresh)
+            if fresh or any(result.accepted for _, _, results in outcomes for result in results):
+                silences.plan_silences(
+                    session, self.links, plan_id=plan_id, negotiation=negotiation, default_url=self.alertmanager_url
+                )
             # Where the next solve, and every read, starts: the newest version holds it.
             newest = session.get(VersionRow, (plan_id, negotiation.current.version))
             assert newest is not None

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 @unit_of_work
-def create_plan(session: Session, runtime: Runtime, *, body: dict[str, Any], clock: PlanClock) -> str:
+def create_plan(
+    session: Session, runtime: Runtime, *, body: dict[str, Any], clock: PlanClock, alertmanager_url: str | None = None
+) -> str:
     """A new plan from a scenario body; its ``negotiation`` steps become its first changes.
 
     A live plan starts at the server's time: the body's ``now`` and its steps' ``at`` are dropped,
@@ -32,10 +34,19 @@ def create_plan(session: Session, runtime: Runtime, *, body: dict[str, Any], clo
         body = {**body, "now": format_utc(now), "negotiation": steps}
     scenario = load_data(body)
     plan_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
-    session.add(PlanRow(id=plan_id, name=scenario.name, scenario=body, clock=clock, created_at=now))
+    session.add(
+        PlanRow(
+            id=plan_id,
+            name=scenario.name,
+            scenario=body,
+            clock=clock,
+            created_at=now,
+            alertmanager_url=alertmanager_url,
+        )
+    )
     session.flush()
     with runtime.locks.writing(session, plan_id):
-        detail = {"name": scenario.name, "clock": clock}
+        detail = {"name": scenario.name, "clock": clock, "alertmanager": alertmanager_url}
         audit.append(session, plan_id=plan_id, actor="admin", action="create_plan", detail=detail)
         for index, step in enumerate(body.get("negotiation") or []):
             session.add(

@@ -13,6 +13,7 @@ from scheduler import steps
 from scheduler.errors import ScenarioError
 from scheduler.profiles import BUILTIN
 from scheduler.scenario import Scenario, load_data, load_file, load_step
+from scheduler.state import load_problem, problem_json
 from tests.factories import (
     make_event,
     make_horizon,
@@ -1078,3 +1079,29 @@ def test_duplicate_json_keys_are_rejected_with_their_path(tmp_path: Path, text: 
         load_file(file)
 
     assert error.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("silence", "words"),
+    [
+        ({"matchers": {}}, "give at least one label"),
+        ({"matchers": {"bad-name": "x"}}, "'bad-name' is not a label name"),
+        ({"matchers": {"team": ""}}, "label 'team' needs a value"),
+        ({"matcher": {"team": "db"}}, "matcher"),
+    ],
+    ids=["empty", "name", "value", "key"],
+)
+def test_bad_silences_name_the_field(silence: dict[str, Any], words: str) -> None:
+    with pytest.raises(ScenarioError) as raised:
+        load_data(make_scenario(requests=[make_request(silence=silence)]))
+
+    assert str(raised.value).startswith("requests[0].silence")
+    assert words in str(raised.value)
+
+
+def test_silence_matchers_reach_the_request_and_survive_the_stored_state() -> None:
+    problem = load_data(make_scenario(requests=[make_request(silence={"matchers": {"team": "db", "service": "web"}})]))
+
+    request = problem.problem.requests[0]
+    assert request.silence == (("service", "web"), ("team", "db"))
+    assert load_problem(problem_json(problem.problem)).requests[0].silence == request.silence
