@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
@@ -23,7 +24,8 @@ from scheduler.errors import ScenarioError
 from scheduler.ics import calendar
 from scheduler.negotiation import replay
 from scheduler.report import replay_json
-from scheduler.scenario import load_file
+from scheduler.scenario import load_file, read_document
+from scheduler.timeline import parse_duration, parse_instant
 
 EXIT_INVALID = 2
 EXIT_UNSCHEDULED = 3
@@ -125,6 +127,112 @@ def plot(
     except OSError as error:
         raise _invalid(f"{output}: cannot write the picture: {error.strerror or error}") from None
     typer.echo(f"wrote {output}: version {chosen.version} of {count} of {result.scenario}")
+
+
+@app.command()
+def profile(
+    scenario: Annotated[Path, typer.Argument(help="The scenario whose regions get profiles, YAML or JSON.")],
+    prometheus: Annotated[
+        str | None, typer.Option(help="Prometheus base URL: a range query gives the traffic.", show_default=False)
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(help="PromQL with one series per region, e.g. 'sum by (country) (rate(x[5m]))'."),
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="The label that names the region (country).")] = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option("--map", metavar="VALUE=REGION", help="A label value's region (IR=iran); repeat it."),
+    ] = None,
+    reach: Annotated[str, typer.Option("--range", help="How far back the query reaches (28d).")] = "28d",
+    end: Annotated[str | None, typer.Option(help="Where the range ends (default: now).")] = None,
+    step: Annotated[str, typer.Option(help="The query's resolution.")] = "5m",
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="A CSV file instead: timestamp,region per request, or timestamp,region,count per bucket."
+        ),
+    ] = None,
+    peak_share: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Share of users active in the busiest hour, 0.01 to 1.")
+    ] = 0.3,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write a copy of the scenario with the weekly profiles.")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Draw the curves into this PNG.")] = None,
+) -> None:
+    """Weekly activity profiles for the scenario's regions from your own traffic (Prometheus or CSV).
+
+    Each region's data is folded onto its local week (its own zone, daylight saving time included),
+    averaged over the weeks, and scaled so that the busiest hour has --peak-share of the users.
+    """
+    import httpx
+
+    from negotiator import profiles as fit
+    from scheduler.observed import Kind, fold
+
+    if (prometheus is None) == (csv_file is None):
+        raise _invalid("give --prometheus URL (with --query and --label) or --csv FILE, one of them")
+    try:
+        document = read_document(scenario)
+        loaded = load_file(scenario)
+    except ScenarioError as error:
+        raise _invalid(str(error)) from None
+    regions = {r.id: r for r in loaded.problem.regions}
+    mapping: dict[str, str] = {}
+    for text in maps or []:
+        value, _, region = text.partition("=")
+        if not value or region not in regions:
+            raise _invalid(f"--map {text}: give VALUE=REGION with one of the regions {', '.join(sorted(regions))}")
+        mapping[value] = region
+    kind: Kind = "count"
+    try:
+        if csv_file is not None:
+            samples = fit.from_csv(csv_file, regions=set(regions), mapping=mapping)
+        else:
+            assert prometheus is not None
+            if not query or not label:
+                raise _invalid(f"--prometheus needs --query and --label{'' if query else ' (and --query)'}")
+            try:
+                last = parse_instant(end) if end is not None else datetime.now(UTC)
+                back, resolution = parse_duration(reach), parse_duration(step)
+            except ValueError as error:
+                raise _invalid(f"--range, --step or --end: {error}") from None
+            with httpx.Client(timeout=60.0) as client:
+                samples = fit.from_prometheus(
+                    client,
+                    url=prometheus,
+                    query=query,
+                    label=label,
+                    start=last - back,
+                    end=last,
+                    step=resolution,
+                    regions=set(regions),
+                    mapping=mapping,
+                )
+            kind = "rate"
+    except fit.ProfileError as error:
+        raise _invalid(str(error)) from None
+    except ConnectionError as error:
+        Console(stderr=True).print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False)
+        raise typer.Exit(1) from None
+    zones = {region_id: region.timezone for region_id, region in regions.items()}
+    fitted = fold(samples.by_region, zones, kind=kind, peak_share=peak_share, span=samples.span)
+    for line in fit.report(fitted, samples, list(regions)):
+        typer.echo(line)
+    if output is not None:
+        try:
+            fit.write_scenario(document, fitted, output)
+        except OSError as error:
+            raise _invalid(f"{output}: cannot write it: {error.strerror}") from None
+        typer.echo(f"wrote {output}: {len(fitted)} of {len(regions)} regions with weekly profiles from the data")
+    if plot is not None:
+        before = {region_id: region.profile.values for region_id, region in regions.items()}
+        try:
+            fit.draw(fitted, before, plot)
+        except OSError as error:
+            raise _invalid(f"{plot}: cannot write the picture: {error.strerror or error}") from None
+        typer.echo(f"wrote {plot}")
 
 
 def _invalid(message: str) -> typer.Exit:

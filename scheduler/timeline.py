@@ -146,6 +146,19 @@ def to_local(instant: datetime, zone_name: str) -> datetime:
     return instant.astimezone(zone(zone_name))
 
 
+def week_hour(instant: datetime, zone_name: str) -> int:
+    """The local hour of the week of ``instant`` in ``zone_name``: weekday × 24 + hour, Monday 00:00 = 0
+    (the index of a weekly profile)."""
+    local = to_local(instant, zone_name)
+    return local.weekday() * 24 + local.hour
+
+
+def local_week_start(instant: datetime, zone_name: str) -> date:
+    """The date of the local Monday that starts the week holding ``instant`` in ``zone_name``."""
+    day = local_date(instant, zone_name)
+    return day - timedelta(days=day.weekday())
+
+
 def format_duration(duration: timedelta) -> str:
     """A duration in the short form ``parse_duration`` reads back: ``1h30m``, ``45s`` as ``PT45S``."""
     seconds = int(duration.total_seconds())
