@@ -82,6 +82,12 @@ def answer_errors_as_problems(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
+        if any(tuple(d["loc"]) == ("body",) and isinstance(d.get("input"), bytes) for d in error.errors()):
+            # A body that is not JSON (YAML, most often): say so, and echo none of it.
+            detail = (
+                "send the body as JSON (Content-Type: application/json); `negotiator plans create` reads YAML files"
+            )
+            return problem(422, "Invalid input", detail, field="")
         details = [{**detail, "loc": tuple(detail["loc"])[1:]} for detail in error.errors()]  # drop "body"
         invalid = describe_errors(details)
         return problem(422, "Invalid input", str(invalid), field=invalid.path)

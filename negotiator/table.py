@@ -50,10 +50,19 @@ def against_preferred(window: Window) -> str:
     return f"at the preferred start: {user_minutes(preferred)}, {verdict}"
 
 
+FIXED = {
+    "started": "it has started",
+    "pinned": "an approver pinned it",
+    "announced": "it is announced (its version was approved) and nothing now forbids it",
+}
+
+
 def why_text(problem: Problem, window: Window, why: WhyHere | None) -> str:
     if why is None:
         return ""
     lines = []
+    if why.fixed is not None:
+        lines.append(f"stays here: {FIXED.get(why.fixed, why.fixed)}")
     if why.cheaper_blocked_by:
         ruled = ", ".join(
             f"{rule_text(problem, b.rule)} ({b.starts} start{'' if b.starts == 1 else 's'}, "

@@ -183,6 +183,8 @@ class Problem:
     objections: tuple[Objection, ...] = ()
     # Windows that must stay where they are (started or announced), by request id.
     fixed: dict[str, datetime] = field(default_factory=dict)
+    # What fixes each of them: "started", "pinned" or "announced" (for the "why here" of their windows).
+    fixed_by: dict[str, str] = field(default_factory=dict)
     # Windows kept from the previous version, by request id: their notice was given when they were
     # first proposed there, so ``notice`` does not forbid that start again.
     noticed: dict[str, datetime] = field(default_factory=dict)

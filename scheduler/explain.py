@@ -155,6 +155,7 @@ class Blocker:
 class WhyHere:
     alternatives: tuple[Alternative, ...]  # the next-best allowed starts, not overlapping each other
     cheaper_blocked_by: tuple[Blocker, ...]  # what rules out the starts that would cost less
+    fixed: str | None = None  # "started", "pinned" or "announced": it stays where it is, whatever costs less
 
 
 def why_here(
@@ -206,12 +207,24 @@ def explain_version(problem: Problem, version: Version) -> dict[str, WhyHere]:
     placement.update({w.request: grid.first_at_or_after(w.start) for w in version.windows})
     holding = by_resource(candidates)
     return {
-        window.request: why_here(
-            candidates[window.request], grid.first_at_or_after(window.start), placement, candidates, holding=holding
-        )
+        window.request: why_fixed(candidate, start, problem.fixed_by.get(window.request, "fixed"))
+        if candidate.fixed
+        else why_here(candidate, start, placement, candidates, holding=holding)
         for window in version.windows
         if window.request in candidates and not _moves_with_its_series(problem, candidates[window.request])
+        for candidate, start in [(candidates[window.request], grid.first_at_or_after(window.start))]
     }
+
+
+def why_fixed(candidate: Candidates, start: int, kind: str) -> WhyHere:
+    """A window that stays where it is (started, pinned or announced): that alone rules out every
+    cheaper start, and it has no next best."""
+    costs = candidate.all_costs
+    chosen = costs[start]
+    cheaper = np.isfinite(costs) & (costs < chosen - 1e-9 * max(abs(chosen), 1.0))
+    count = int(cheaper.sum())
+    blockers = (Blocker(kind, count, float(costs[cheaper].min())),) if count else ()
+    return WhyHere((), blockers, fixed=kind)
 
 
 def _moves_with_its_series(problem: Problem, candidate: Candidates) -> bool:

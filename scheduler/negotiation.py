@@ -443,7 +443,8 @@ class Negotiation:
         """Solve the changed problem into a new version."""
         previous = self.versions[-1] if self.versions else None
         noticed = {window.request: window.start for window in previous.windows} if previous is not None else {}
-        problem = replace(problem, fixed=self._fixed(problem), noticed=noticed)
+        fixed, fixed_by = self._fixed(problem)
+        problem = replace(problem, fixed=fixed, fixed_by=fixed_by, noticed=noticed)
         version = self.planner.solve(problem, previous=previous)
         moved_announced = tuple(
             sorted(
@@ -461,20 +462,22 @@ class Negotiation:
         self.versions.append(replace(version, moved_announced=moved_announced, added=added, removed=removed))
         self.problems.append(problem)
 
-    def _fixed(self, problem: Problem) -> dict[str, datetime]:
-        """Windows that stay put: started ones always; pinned, then announced ones, unless a hard
-        constraint now forbids them (a veto, a blackout, or a fixed window on a shared resource)."""
+    def _fixed(self, problem: Problem) -> tuple[dict[str, datetime], dict[str, str]]:
+        """Windows that stay put, and what keeps each: started ones always; pinned, then announced
+        ones, unless a hard constraint now forbids them (a veto, a blackout, or a fixed window on a
+        shared resource)."""
         fixed: dict[str, datetime] = {}
         if self.versions:
             fixed = {w.request: w.start for w in self.current.windows if self.has_started(w.start, problem.now)}
         started = set(fixed)
-        for kept in (self.pinned, self.announced):
+        by = dict.fromkeys(fixed, "started")
+        for kind, kept in (("pinned", self.pinned), ("announced", self.announced)):
             for request_id, start in kept.items():
                 request = problem.request_by_id.get(request_id)
                 if request is None or request_id in fixed or _forbidden(problem, request, start):
                     continue
                 if not _clashes(problem, request, start, fixed):
-                    fixed[request_id] = start
+                    fixed[request_id], by[request_id] = start, kind
         # A window whose predecessor may move must be free to follow it.
         released = True
         while released:
@@ -493,7 +496,7 @@ class Negotiation:
                         del fixed[request_id]
                         released = True
                         break
-        return fixed
+        return fixed, {request_id: by[request_id] for request_id in fixed}
 
 
 def _added_and_removed(previous: Version | None, version: Version) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -45,6 +45,8 @@ def window_json(window: Window, grid: SlotGrid, why: WhyHere | None = None) -> d
                 for b in why.cheaper_blocked_by
             ],
         }
+        if why.fixed is not None:
+            out["why"]["fixed"] = why.fixed
     return out
 
 

@@ -175,6 +175,7 @@ def problem_json(problem: Problem) -> dict[str, Any]:
         "stakeholders": [_stakeholder(stakeholder) for stakeholder in problem.stakeholders],
         "objections": [_objection(objection) for objection in problem.objections],
         "fixed": _instants(problem.fixed),
+        "fixed_by": dict(problem.fixed_by),
         "noticed": _instants(problem.noticed),
     }
 
@@ -256,6 +257,7 @@ def load_problem(data: Mapping[str, Any]) -> Problem:
             for o in data["objections"]
         ),
         fixed=_load_instants(data["fixed"]),
+        fixed_by=dict(data.get("fixed_by", {})),
         noticed=_load_instants(data["noticed"]),
     )
 

@@ -103,7 +103,7 @@ def webhook_json(webhook: WebhookRow, *, secret: bool = False) -> dict[str, Any]
         "id": webhook.id,
         "stakeholder": webhook.stakeholder,
         "url": webhook.url,
-        "reminders": [format_duration(timedelta(minutes=m)) for m in webhook.reminders],
+        "reminders": [lead_text(m) for m in webhook.reminders],
         "created_at": format_utc(webhook.created_at),
     }
     if secret:
@@ -194,6 +194,12 @@ def _enqueue(session: Session, webhook: WebhookRow, *, key: str, kind: str, payl
     return True
 
 
+def lead_text(minutes: int) -> str:
+    """A reminder's lead time as people write it: ``24h``, ``90m`` as ``1h30m``, never ``1d``."""
+    hours, rest = divmod(minutes, 60)
+    return (f"{hours}h" if hours else "") + (f"{rest}m" if rest or not hours else "")
+
+
 def enqueue_versions(
     session: Session, links: Links, *, plan_id: str, solved: Sequence[tuple[Solved | None, Solved]]
 ) -> None:
@@ -262,7 +268,7 @@ def enqueue_reminders(session: Session, links: Links, *, plan_id: str, latest: S
                 "approved": version.approved,
                 "request": request.id,
                 "title": request.title,
-                "lead": format_duration(due.lead),
+                "lead": lead_text(int(due.lead.total_seconds() // 60)),
                 "starts_in_minutes": int((due.window.start - now).total_seconds() // 60),
                 "window": window_json(due.window, problem.grid),
                 "stakeholder": webhook.stakeholder,

@@ -25,6 +25,7 @@ from api.models import AuditRow, Base, ChangeRow, TokenRow
 from api.runtime import solver
 from api.services import audit
 from api.services.audit import entry_hash, verify
+from api.services.webhooks import lead_text
 from negotiator import client
 from negotiator.cli import app as cli
 from scheduler.negotiation import replay
@@ -1004,6 +1005,8 @@ BODIES = {  # route -> whether its POST/DELETE takes a body
     ("get", "/v1/plans/{plan}/changes/{change_id}"): False,
     ("get", "/v1/plans/{plan}/audit"): False,
     ("get", "/v1/plans/{plan}/calendar.ics"): False,
+    ("get", "/v1/plans/{plan}/gate"): False,
+    ("get", "/v1/plans/{plan}/silences"): False,
 }
 
 
@@ -1028,3 +1031,26 @@ async def test_openapi_lists_every_route_with_its_body_and_errors(service: Servi
     approve = spec["paths"]["/v1/plans/{plan}/versions/{number}/approve"]["post"]
     assert PROBLEM in approve["responses"]["409"]["content"]
     assert "/health" in spec["paths"]
+
+
+async def test_the_front_door_says_where_things_are(service: Service) -> None:
+    response = await service.client.get("/")
+
+    assert response.status_code == 200
+    assert response.json()["docs"] == "http://test/docs"
+    assert response.json()["plans"] == "http://test/v1/plans"
+
+
+async def test_a_yaml_body_is_told_to_send_json_and_not_echoed(service: Service) -> None:
+    yaml_text = "name: big\nhorizon: {start: 2026-03-02T00:00:00Z}\n" + "# padding\n" * 1000
+    response = await service.client.post(
+        "/v1/plans", content=yaml_text, headers={**service.admin, "content-type": "application/yaml"}
+    )
+
+    body = problem(response, 422)
+    assert "send the body as JSON" in body["detail"]
+    assert "padding" not in response.text
+
+
+def test_reminder_lead_times_read_as_written() -> None:
+    assert [lead_text(m) for m in (1440, 60, 90, 30, 0, 2880)] == ["24h", "1h", "1h30m", "30m", "0m", "48h"]

@@ -90,7 +90,7 @@ async def test_each_new_version_sends_a_signed_message_of_what_changed_in_scope(
     eu_hook = await register(service, plan, rep_eu, url=receiver.url + "/eu")
     us_hook = await register(service, plan, rep_us, url=receiver.url + "/us")
     assert eu_hook["secret"].startswith("whsec_")
-    assert eu_hook["reminders"] == ["1d", "1h"]
+    assert eu_hook["reminders"] == ["24h", "1h"]  # as written, not "1d"
 
     # A veto on r1's whole first day moves r1 (eu only): eu hears that it moved, us hears of nothing.
     window = (await service.latest(plan, boss))["windows"]

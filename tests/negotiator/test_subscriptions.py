@@ -65,7 +65,7 @@ def test_a_webhook_is_added_signs_what_it_sends_logs_it_and_is_removed(
 
 def test_only_its_owner_removes_a_webhook(plan: Plan, receiver: Receiver) -> None:
     created = json.loads(ok(plan.run("webhooks", "add", plan.id, receiver.url, "-f", "json", by="eu-rep")))
-    assert created["reminders"] == ["1d", "1h"]  # the server's default
+    assert created["reminders"] == ["24h", "1h"]  # the server's default, as written
 
     refused = plan.run("webhooks", "remove", plan.id, str(created["id"]), by="us-rep")
 
