@@ -67,6 +67,12 @@ def run(
         float, typer.Option("--time-limit", min=0.01, help="Seconds the optimizer may spend on each version.")
     ] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed of the optimizer (results are reproducible).")] = 0,
+    detail: Annotated[
+        bool,
+        typer.Option(
+            "--detail", help="Table: every version in full, each window region by region, and why it is there."
+        ),
+    ] = False,
 ) -> None:
     """Solve a scenario and replay its negotiation steps."""
     errors = Console(stderr=True)
@@ -80,10 +86,14 @@ def run(
         sys.stdout.write(json.dumps(replay_json(result), indent=2) + "\n")
     elif format is OutputFormat.ics:
         sys.stdout.buffer.write(calendar(result))
-    else:
-        from negotiator.table import render
+    elif detail:
+        from negotiator import table
 
-        render(result, Console())
+        table.render(result, Console())
+    else:
+        from negotiator import summary
+
+        summary.render(result, loaded.steps, Console())
     if result.final.unscheduled:
         if format is not OutputFormat.table:
             for item in result.final.unscheduled:

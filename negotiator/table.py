@@ -76,17 +76,19 @@ def why_text(problem: Problem, window: Window, why: WhyHere | None) -> str:
         grid = problem.grid
         options = ", ".join(
             f"{grid.instant(alt.start):%a %d %b %H:%MZ} "
-            f"({user_minutes(alt.impact)}, {_change(window.impact, alt.impact)})"
+            f"({user_minutes(alt.impact)}, {change_text(window.impact, alt.impact)})"
             for alt in why.alternatives
         )
         lines.append(f"next best: {options}")
     return "\n".join(lines)
 
 
-def _change(before: float, after: float) -> str:
+def change_text(before: float, after: float) -> str:
+    """A change as a share of where it started (``+8%``), or in user-minutes from 0."""
     if before == 0:
         return f"{after - before:+,.0f}"
-    return f"{(after - before) / before:+.0%}"
+    share = (after - before) / before
+    return f"{share:+.1%}" if 0 < abs(share) < 0.005 else f"{share:+.0%}"
 
 
 def window_block(problem: Problem, window: Window, why: WhyHere | None) -> Group:
@@ -167,7 +169,7 @@ def change_by_region(before: Version, after: Version) -> Table:
     for region in sorted(set(old) | set(new)):
         a, b = old.get(region, 0.0), new.get(region, 0.0)
         if a or b:
-            table.add_row(region, user_minutes(a), user_minutes(b), _change(a, b))
+            table.add_row(region, user_minutes(a), user_minutes(b), change_text(a, b))
     return table
 
 
@@ -208,33 +210,44 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None, 
     return Panel(Group(*parts), title=f"version {version.version}", title_align="left")
 
 
-def counter_text(step: StepResult, counter: CounterResult) -> Text:
+def counter_text(step: StepResult, counter: CounterResult) -> Table:
+    """A counter-proposal's impact; wrapped lines stay under the text, not in column 0."""
     verdict = "allowed" if counter.allowed else f"not allowed ({', '.join(counter.blocked_by)})"
-    line = f"step {step.index}: {step.by} proposes {format_utc(counter.start)}: impact {user_minutes(counter.impact)}"
+    line = f"{step.by} proposes {format_utc(counter.start)}: impact {user_minutes(counter.impact)}"
     if counter.current_impact is not None:
-        line += (
-            f" against {user_minutes(counter.current_impact)} now ({_change(counter.current_impact, counter.impact)})"
-        )
+        change = change_text(counter.current_impact, counter.impact)
+        line += f" against {user_minutes(counter.current_impact)} now ({change})"
     by_region = ", ".join(f"{region} {user_minutes(value)}" for region, value in counter.impact_by_region.items())
-    return Text(f"{line}; {verdict}\n  by region: {by_region}", style="cyan")
+    return hanging(f"step {step.index}:", f"{line}; {verdict}\nby region: {by_region}", "cyan")
+
+
+def hanging(label: str, text: str | Text, style: str | None = None) -> Table:
+    """``label text``, with every wrapped line of ``text`` under its start rather than in column 0."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(style=style or "")
+    grid.add_row(Text(label), text if isinstance(text, Text) else Text(text))
+    return grid
 
 
 def render(replay: Replay, console: Console) -> None:
-    """Print version 1, then every step in order with what it did.
-
-    Written to a pipe or a file, lines are as long as they need: ids are values a user copies, and
-    a width guessed for a terminal nobody looks at would cut them short.
-    """
+    """Print version 1, then every step in order with what it did (``--detail``)."""
     story = list(_story(replay))
-    if not console.is_terminal:
-        unbounded = console.options.update_width(UNBOUNDED_WIDTH)
-        widest = max(Measurement.get(console, unbounded, part).maximum for part in story)
-        console.width = max(console.width, widest)
+    fit_to_content(console, story)
     for part in story:
         console.print(part)
 
 
 UNBOUNDED_WIDTH = 100_000
+
+
+def fit_to_content(console: Console, parts: list[RenderableType]) -> None:
+    """Written to a pipe or a file, lines are as long as they need: ids are values a user copies,
+    and a width guessed for a terminal nobody looks at would cut them short."""
+    if not console.is_terminal:
+        unbounded = console.options.update_width(UNBOUNDED_WIDTH)
+        widest = max(Measurement.get(console, unbounded, part).maximum for part in parts)
+        console.width = max(console.width, widest)
 
 
 def _story(replay: Replay) -> Iterator[RenderableType]:

@@ -458,7 +458,7 @@ def region_lines(table: str, label: str) -> list[str]:
 
 
 def test_table_shows_each_window_in_utc_and_every_region_local_time(scheduled: Path) -> None:
-    result = run_cli(str(scheduled))
+    result = run_cli(str(scheduled), "--detail")
 
     assert result.exit_code == 0, result.output
     assert "Database upgrade" in result.stdout
@@ -477,7 +477,7 @@ def test_table_shows_each_window_in_utc_and_every_region_local_time(scheduled: P
 
 
 def test_table_shows_the_saving_against_the_preferred_start(scheduled: Path) -> None:
-    result = run_cli(str(scheduled))
+    result = run_cli(str(scheduled), "--detail")
 
     (note,) = [line for line in result.stdout.splitlines() if "preferred" in line]
     assert "270,000" in note
@@ -485,7 +485,7 @@ def test_table_shows_the_saving_against_the_preferred_start(scheduled: Path) -> 
 
 
 def test_table_on_an_80_column_terminal_names_every_region(scheduled: Path) -> None:
-    result = run_cli(str(scheduled), columns=80)
+    result = run_cli(str(scheduled), "--detail", columns=80)
 
     assert result.exit_code == 0, result.output
     (r1_kathmandu, _) = region_lines(result.stdout, "np")
@@ -496,7 +496,7 @@ def test_table_shows_a_title_with_square_brackets_verbatim(tmp_path: Path) -> No
     title = "Upgrade [/db] cluster"
     path = write_scenario(tmp_path, make_scenario(requests=[make_request(title=title)]))
 
-    result = run_cli(str(path))
+    result = run_cli(str(path), "--detail")
 
     assert result.exit_code == 0, result.output
     assert title in result.stdout
@@ -505,7 +505,7 @@ def test_table_shows_a_title_with_square_brackets_verbatim(tmp_path: Path) -> No
 def test_the_table_names_the_holidays_and_freezes_that_shape_a_window() -> None:
     path = Path(__file__).parents[2] / "scenarios" / "holiday-week-2026-12.yaml"
 
-    result = run_cli(str(path))
+    result = run_cli(str(path), "--detail")
 
     assert result.exit_code == 0, result.output
     # The database upgrade lands on an Iranian holiday (the cheapest start left), weighed three times there.
