@@ -12,7 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from negotiator.table import UNBOUNDED_WIDTH, change_text, fit_to_content, hanging, user_minutes
+from negotiator.table import UNBOUNDED_WIDTH, change_text, fit_to_content, folded, hanging, user_minutes
 from scheduler.domain import Period, Problem, TimeRange, Version, Window
 from scheduler.explain import rule_text
 from scheduler.negotiation import Replay, StepResult
@@ -191,20 +191,15 @@ def schedule_table(problem: Problem, version: Version, width: int) -> Renderable
 
 def _rows(problem: Problem, version: Version) -> Iterator[tuple[str, str, str, str, str]]:
     zones = {region.id: region.timezone for region in problem.regions}
-    recurring = {r.request for r in version.recurrences}
-    shown: set[str] = set()
-    for window in version.windows:
-        series = problem.request_by_id[window.request].series
-        if series in recurring:
-            if series not in shown:
-                shown.add(series)
-                occurrences = [w for w in version.windows if problem.request_by_id[w.request].series == series]
-                rule = describe(problem.series[series], version) or f"{len(occurrences)} occurrences"
-                total = sum(w.impact for w in occurrences)
-                yield series, rule, _most_hurt(window, zones), user_minutes(total), ""
-            continue
-        span = f"{window.start:%a %d %b %H:%M}–{window.end:%H:%M}"
-        yield window.request, span, _most_hurt(window, zones), user_minutes(window.impact), _saving(window)
+    for series, window in folded(problem, version):
+        if series is not None:
+            occurrences = [w for w in version.windows if problem.request_by_id[w.request].series == series]
+            rule = describe(problem.series[series], version) or f"{len(occurrences)} occurrences"
+            total = sum(w.impact for w in occurrences)
+            yield series, rule, _most_hurt(window, zones), user_minutes(total), ""
+        else:
+            span = f"{window.start:%a %d %b %H:%M}–{window.end:%H:%M}"
+            yield window.request, span, _most_hurt(window, zones), user_minutes(window.impact), _saving(window)
 
 
 def _most_hurt(window: Window, zones: Mapping[str, str]) -> str:

@@ -113,6 +113,20 @@ def window_block(problem: Problem, window: Window, why: WhyHere | None) -> Group
     return Group(table, *(Text(note, style="green") for note in notes))
 
 
+def folded(problem: Problem, version: Version) -> Iterator[tuple[str | None, Window]]:
+    """The version's windows in order, a same-time request whose occurrences keep one rule once
+    (its id and its first window) in the place of its first occurrence."""
+    recurring = {r.request for r in version.recurrences}
+    shown: set[str] = set()
+    for window in version.windows:
+        series = problem.request_by_id[window.request].series
+        if series not in recurring:
+            yield None, window
+        elif series not in shown:
+            shown.add(series)
+            yield series, window
+
+
 def series_block(problem: Problem, version: Version, request_id: str) -> Group:
     """A same-time request whose occurrences all share one time: its rule, then each occurrence's window and impact."""
     request = problem.request_by_id[request_id]
@@ -185,16 +199,11 @@ def version_panel(problem: Problem, version: Version, cause: StepResult | None, 
     if cause is not None:
         parts.append(Text(f"after step {cause.index}: {cause.action} by {cause.by}", style="italic"))
     why = explain_version(problem, version)
-    recurring = {r.request for r in version.recurrences}
-    shown: set[str] = set()
-    for window in version.windows:
-        series = problem.request_by_id[window.request].series
-        if series in recurring:
-            if series not in shown:
-                shown.add(series)
-                parts.append(series_block(problem, version, series))
-            continue
-        parts.append(window_block(problem, window, why.get(window.request)))
+    for series, window in folded(problem, version):
+        if series is not None:
+            parts.append(series_block(problem, version, series))
+        else:
+            parts.append(window_block(problem, window, why.get(window.request)))
     for item in version.unscheduled:
         reasons = ", ".join(rule_text(problem, rule) for rule in item.reasons)
         parts.append(Text(f"not scheduled: {item.request} — {reasons}", style="red"))
