@@ -106,6 +106,27 @@ class TokenCreated(Read):
     token: str = Field(description="shown once: only its hash is stored")
 
 
+class AlternativeRead(Read):
+    start: str
+    impact: float
+
+
+class BlockerRead(Read):
+    rule: str = Field(description="veto:N, event:ID, deadline, notice, resource:R with request:X, pinned, ...")
+    starts: int = Field(description="how many cheaper starts it rules out")
+    cheapest_impact: float
+
+
+class WhyRead(Read):
+    """Why the window is where it is (docs/format.md section 5.3)."""
+
+    alternatives: list[AlternativeRead] = Field(description="the next-best allowed starts")
+    cheaper_blocked_by: list[BlockerRead]
+    fixed: Literal["started", "pinned", "announced", "fixed"] | None = Field(
+        default=None, description="present when the window stays where it is whatever costs less"
+    )
+
+
 class WindowRead(Read):
     request: str
     start: str = Field(description="UTC, e.g. 2009-06-16T04:45:00Z")
@@ -113,6 +134,7 @@ class WindowRead(Read):
     impact: float = Field(description="user-minutes")
     impact_by_region: dict[str, float]
     preferred_impact: float | None = Field(default=None, description="present when the request has `preferred`")
+    why: WhyRead | None = Field(default=None, description="absent on versions stored before it was kept")
 
 
 class UnscheduledRead(Read):

@@ -168,7 +168,7 @@ class Solver(Background):
                 elif result.version is not None:
                     included.setdefault(result.version, []).append(change.id)
         for _, (version, problem) in fresh:
-            body = version_json(version, problem, explain=False, clock=self.plans.clock_of(session, plan_id))
+            body = version_json(version, problem, clock=self.plans.clock_of(session, plan_id))
             body["changes"] = included.get(version.version, [])
             session.add(VersionRow(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
         session.flush()
