@@ -13,17 +13,20 @@ anything else            500, saying nothing of the cause
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from scheduler.errors import ScenarioError
 from scheduler.scenario import describe_errors
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("negotiator.api")
 
 
 class ApiError(Exception):
@@ -66,6 +69,19 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods(request: Request) -> set[str]:
+    """The methods some route answers at the request's path."""
+    routes = request.app.router.routes
+    return {
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    }
+
+
 def answer_errors_as_problems(app: FastAPI) -> None:
     """Every error the app can raise, answered as problem+json."""
 
@@ -93,9 +109,15 @@ def answer_errors_as_problems(app: FastAPI) -> None:
         return problem(422, "Invalid input", str(invalid), field=invalid.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem(error.status_code, str(error.detail), str(error.detail))
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        response = problem(error.status_code, str(error.detail), str(error.detail))
+        response.headers.update(error.headers or {})
+        if error.status_code == 405:  # every method of the path, not only the first route's
+            response.headers["Allow"] = ", ".join(sorted(_methods(request)))
+        return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The traceback stays in the server's log; the client learns only that it failed.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
         return problem(500, "Internal error", "the server failed; nothing was stored")

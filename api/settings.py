@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     admin_token: str | None = None  # a fresh server without one makes one and prints it once
     time_limit_s: float = 10.0  # the optimizer's limit per version
     rate_limit_per_minute: int = 600  # requests per token per minute, per server process
+    max_body_bytes: int = 1_048_576  # a longer request body is refused with 413 before anything else
     solver: bool = True  # run the background solver in this process
     poll_s: float = 0.5  # how often the solver looks for work left by other processes
     # Lead times of a webhook's reminders before a window starts, unless it names its own.

@@ -28,8 +28,14 @@ _SHORT_DURATION = re.compile(r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?
 
 
 def zone(name: str) -> ZoneInfo:
-    """Return the IANA zone called ``name``, or raise ValueError naming it."""
+    """Return the IANA zone called ``name``, or raise ValueError naming it.
+
+    Only the zones of the IANA list count: ``localtime`` and ``posixrules`` are files of the
+    machine's zone directory, whose meaning depends on the machine.
+    """
     try:
+        if name not in _known_zones():
+            raise ValueError(name)
         return _zone(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "Europe"
         near = _nearest_zone(name)
@@ -37,9 +43,15 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}: {hint}") from None
 
 
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    """The IANA list, without the files of a zone directory that are no place (localtime, posixrules)."""
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
 def _nearest_zone(name: str) -> str | None:
     """The IANA zone ``name`` was meant to be: the same but for case, else the closest spelling."""
-    by_folded = {known.casefold(): known for known in available_timezones()}
+    by_folded = {known.casefold(): known for known in _known_zones()}
     near = get_close_matches(name.casefold(), by_folded, n=1)
     return by_folded.get(name.casefold()) or (by_folded[near[0]] if near else None)
 

@@ -6,7 +6,9 @@ Below: what the OpenAPI document says of answers that several routes share.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
 
 from api.bodies import ChangeAccepted
 from api.errors import PROBLEM
@@ -25,3 +27,6 @@ PROBLEMS: Responses = {
 }
 ACCEPTED: Responses = {202: {"model": ChangeAccepted}, **PROBLEMS}
 CALENDAR: Responses = {200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"}}
+
+# A row's number in a path (a version, change, feed or webhook): what a database integer holds, or 422.
+RowNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.bodies import ChangeRead, CounterCreate, CounterRead, ObjectionCreate, OverrideCreate, PinCreate
 from api.deps import ChangeSenderDep, CurrentPrincipal, CurrentStakeholder, RuntimeDep, SessionDep
-from api.routes import ACCEPTED, PROBLEMS
+from api.routes import ACCEPTED, PROBLEMS, RowNumber
 from api.services import changes
 from scheduler.schema import EventIn, RequestIn
 
@@ -100,6 +100,6 @@ def override_veto(
 
 
 @router.get("/v1/plans/{plan}/changes/{change_id}", responses=PROBLEMS, response_model=ChangeRead)
-def get_change(plan: str, change_id: int, _: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+def get_change(plan: str, change_id: RowNumber, _: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     """A change: pending, or accepted into a version, or refused with the reason."""
     return changes.get(session, plan_id=plan, change_id=change_id)

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from api.bodies import FeedCreate, FeedCreated, FeedRead
 from api.deps import CurrentPrincipal, CurrentStakeholder, RuntimeDep, SessionDep
-from api.routes import CALENDAR, PROBLEMS
+from api.routes import CALENDAR, PROBLEMS, RowNumber
 from api.routes.calendars import ICS
 from api.services import calendars, feeds
 
@@ -32,7 +32,9 @@ def list_feeds(plan: str, by: CurrentPrincipal, session: SessionDep) -> list[dic
 
 
 @router.delete("/v1/plans/{plan}/feeds/{feed_id}", status_code=204, responses=PROBLEMS, response_class=Response)
-def revoke_feed(plan: str, feed_id: int, by: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep) -> Response:
+def revoke_feed(
+    plan: str, feed_id: RowNumber, by: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """Revoke a feed: its URL stops working at once."""
     feeds.revoke(session, runtime, plan_id=plan, feed_id=feed_id, by=by)
     return Response(status_code=204)

@@ -157,7 +157,8 @@ def show(page: PageDep, plan: str, token: Token = None) -> Response:
     except Unauthorized:
         return sign_in_page(page, plan, "your session is no longer valid: sign in again", 401)
     change = page.request.query_params.get("change", "")
-    return review_page(page, plan, by, token, change_id=int(change) if change.isdigit() else None)
+    known = change.isdigit() and len(change) < 10  # a change id a database integer holds
+    return review_page(page, plan, by, token, change_id=int(change) if known else None)
 
 
 @router.get("/plans/{plan}/status")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.bodies import VersionRead, VersionSummary
 from api.deps import ChangeSenderDep, CurrentPrincipal, SessionDep
 from api.errors import PROBLEM
-from api.routes import ACCEPTED, PROBLEMS, Responses
+from api.routes import ACCEPTED, PROBLEMS, Responses, RowNumber
 from api.services import versions
 
 router = APIRouter()
@@ -40,7 +40,7 @@ def latest_version(plan: str, _: CurrentPrincipal, session: SessionDep) -> dict[
     response_model=VersionRead,
     response_model_exclude_unset=True,
 )
-def get_version(plan: str, number: int, _: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+def get_version(plan: str, number: RowNumber, _: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     """Version ``number`` (docs/format.md section 6)."""
     return versions.get(session, plan_id=plan, number=number)
 
@@ -51,7 +51,7 @@ CONFLICT: Responses = {409: {"description": "the version is no longer the latest
 @router.post("/v1/plans/{plan}/versions/{number}/approve", status_code=202, responses={**ACCEPTED, **CONFLICT})
 def approve(
     plan: str,
-    number: int,
+    number: RowNumber,
     sender: ChangeSenderDep,
 ) -> JSONResponse:
     """Approve version ``number``: 409 unless it is the latest. Its windows become announced."""

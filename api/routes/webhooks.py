@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from api.bodies import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
 from api.deps import CurrentPrincipal, CurrentStakeholder, RuntimeDep, SessionDep
-from api.routes import PROBLEMS
+from api.routes import PROBLEMS, RowNumber
 from api.services import webhooks
 
 router = APIRouter()
@@ -32,7 +32,7 @@ def list_webhooks(plan: str, by: CurrentPrincipal, session: SessionDep) -> list[
 
 @router.delete("/v1/plans/{plan}/webhooks/{webhook_id}", status_code=204, responses=PROBLEMS, response_class=Response)
 def delete_webhook(
-    plan: str, webhook_id: int, by: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+    plan: str, webhook_id: RowNumber, by: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """Stop calling a URL; messages not yet sent are dropped."""
     webhooks.delete(session, runtime, plan_id=plan, webhook_id=webhook_id, by=by)
@@ -40,6 +40,8 @@ def delete_webhook(
 
 
 @router.get("/v1/plans/{plan}/webhooks/{webhook_id}/deliveries", responses=PROBLEMS, response_model=list[DeliveryRead])
-def list_deliveries(plan: str, webhook_id: int, by: CurrentPrincipal, session: SessionDep) -> list[dict[str, Any]]:
+def list_deliveries(
+    plan: str, webhook_id: RowNumber, by: CurrentPrincipal, session: SessionDep
+) -> list[dict[str, Any]]:
     """The delivery log, newest first: each message, its status and every attempt."""
     return webhooks.list_deliveries(session, plan_id=plan, webhook_id=webhook_id, by=by)

@@ -1,0 +1,90 @@
+"""Hostile or careless input (issue: the service under load, faults and hostile input): a body-size
+cap before authentication, path integers a database cannot hold, 405 with Allow, and a server
+failure logged on the server but never sent to the client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+import api.services.versions
+from tests.api.test_app import plan_scenario, problem
+from tests.factories import make_region, make_scenario
+
+if TYPE_CHECKING:
+    from tests.api.conftest import Service, Start
+
+pytestmark = pytest.mark.anyio
+
+CHUNK = 64 * 1024
+
+
+async def test_a_body_over_the_cap_is_refused_before_the_token_is_looked_at(start: Start) -> None:
+    async with start(max_body_bytes=256 * 1024) as service:
+        declared = await service.client.post(
+            "/v1/plans", content=b"x" * (300 * 1024), headers={"content-type": "application/json"}
+        )
+        assert "larger than 262,144 bytes" in problem(declared, 413)["detail"]
+
+        sent = 0
+
+        async def endless() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+            nonlocal sent
+            for _ in range(10_000):
+                sent += 1
+                yield b"x" * CHUNK
+
+        streamed = await service.client.post(
+            "/v1/plans", content=endless(), headers={"content-type": "application/json"}
+        )
+        assert problem(streamed, 413)
+        assert sent <= 256 * 1024 // CHUNK + 2  # nothing read far past the cap
+
+
+async def test_a_body_under_the_cap_goes_through(start: Start) -> None:
+    async with start(max_body_bytes=256 * 1024) as service:
+        assert await service.create_plan(plan_scenario())
+
+
+async def test_path_integers_a_database_cannot_hold_are_422_not_500(service: Service) -> None:
+    plan = await service.create_plan(plan_scenario())
+    for path in ("versions/99999999999999999999", "changes/99999999999999999999", "versions/0"):
+        response = await service.client.get(f"/v1/plans/{plan}/{path}", headers=service.admin)
+        assert problem(response, 422)
+    page = await service.client.get(f"/plans/{plan}?change=99999999999999999999", headers={"cookie": "negotiator=x"})
+    assert page.status_code < 500
+
+
+async def test_405_says_which_methods_there_are(service: Service) -> None:
+    response = await service.client.put("/v1/plans", headers=service.admin)
+
+    assert problem(response, 405)
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+async def test_a_server_failure_is_logged_with_its_traceback_and_told_to_nobody(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = await service.create_plan(plan_scenario())
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(api.services.versions, "list_versions", broken)
+    with caplog.at_level(logging.ERROR, logger="negotiator.api"):
+        response = await service.client.get(f"/v1/plans/{plan}/versions", headers=service.admin)
+
+    assert "secret internals" not in problem(response, 500)["detail"]
+    [record] = [r for r in caplog.records if r.name == "negotiator.api"]
+    assert record.exc_info is not None and "secret internals" in str(record.exc_info[1])
+    assert f"/v1/plans/{plan}/versions" in record.getMessage()
+
+
+async def test_machine_files_are_no_time_zone(service: Service) -> None:
+    for name in ("localtime", "posixrules"):
+        body = make_scenario(regions=[make_region(timezone=name)])
+        response = await service.client.post("/v1/plans", json=body, headers=service.admin)
+        assert problem(response, 422)["field"] == "regions[0].timezone"
