@@ -161,10 +161,14 @@ def _instant(text: str) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def peak_hour(values: tuple[float, ...]) -> str:
-    """The busiest hour of a weekly profile in words: ``Tue 20:00``."""
-    hour = max(range(HOURS), key=lambda h: values[h])
+def hour_text(hour: int) -> str:
+    """An hour of the week in words: ``Tue 20:00``."""
     return f"{WEEKDAYS[hour // 24]} {hour % 24:02d}:00"
+
+
+def peak_hour(values: tuple[float, ...]) -> str:
+    """The busiest hour of a weekly profile in words."""
+    return hour_text(max(range(HOURS), key=lambda h: values[h]))
 
 
 def report(fitted: Mapping[str, Fitted], samples: Samples, regions: list[str]) -> Iterator[str]:
@@ -179,11 +183,7 @@ def report(fitted: Mapping[str, Fitted], samples: Samples, regions: list[str]) -
             weeks = ", ".join(f"{week.isoformat()} ({hours} h)" for week, hours in sorted(fit.gaps.items()))
             notes.append(f"hours without samples in the weeks of {weeks}")
         if fit.outliers:
-            shown = ", ".join(
-                f"{o.week.isoformat()} {peak_hour(tuple(1.0 if h == o.hour else 0.0 for h in range(HOURS)))}"
-                f" ({o.ratio:.1f}x)"
-                for o in fit.outliers[:5]
-            )
+            shown = ", ".join(f"{o.week.isoformat()} {hour_text(o.hour)} ({o.ratio:.1f}x)" for o in fit.outliers[:5])
             more = f" and {len(fit.outliers) - 5} more" if len(fit.outliers) > 5 else ""
             notes.append(f"{len(fit.outliers)} outliers left out: {shown}{more}")
         if fit.filled:

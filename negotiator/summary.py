@@ -84,7 +84,7 @@ def story_line(result: StepResult, step: Step | None, replay: Replay, position: 
             told += f" against {user_minutes(counter.current_impact)} now"
             told += f" ({change_text(counter.current_impact, counter.impact)})"
         return _line(label, asked, f"{told}; {verdict}", "cyan")
-    if isinstance(step, Approve) or result.action == "approve":
+    if result.action == "approve":
         return _line(label, asked, f"version {result.version} approved: its windows are announced", "green")
     if result.version is None or result.version not in position:
         return _line(label, asked, "accepted", None)
@@ -103,11 +103,10 @@ def what(step: Step) -> str:
     reason = getattr(step, "reason", None)
     because = f' ("{reason}")' if reason else ""
     match step:
-        case Object(kind="veto"):
-            where = f" in {_ranges(step.avoid)}" if step.avoid else " where it stands"
-            return f"vetoes {step.request_id}{where}{because}"
         case Object():
             where = f" in {_ranges(step.avoid)}" if step.avoid else " where it stands"
+            if step.kind == "veto":
+                return f"vetoes {step.request_id}{where}{because}"
             return f"objects to {step.request_id}{where}, weight {step.weight:g}{because}"
         case DeclareEvent():
             kind = "a blackout" if step.event.blackout else f"weight ×{step.event.weight:g}"

@@ -59,6 +59,6 @@ def show_plan(plan: str, _: AdminDep, session: SessionDep, runtime: RuntimeDep) 
 
 
 @router.get("/v1/plans/{plan}/silences", responses=PROBLEMS, response_model=list[SilenceRead])
-def list_silences(plan: str, _: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
+def list_silences(plan: str, _: CurrentPrincipal, session: SessionDep) -> list[dict[str, Any]]:
     """The plan's Alertmanager silences, one per announced window of a request with `silence` matchers."""
-    return silences.list_silences(session, runtime, plan_id=plan)
+    return silences.list_silences(session, plan_id=plan)

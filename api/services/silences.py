@@ -22,7 +22,6 @@ from api.services.plans import get_plan_or_raise
 from scheduler.timeline import format_utc
 
 if TYPE_CHECKING:
-    from api.runtime import Runtime
     from scheduler.negotiation import Negotiation
 
 LIVE = ("creating", "active")  # rows whose silence exists, or is about to
@@ -86,7 +85,7 @@ def plan_silences(
 
 
 @unit_of_work
-def list_silences(session: Session, runtime: Runtime, *, plan_id: str) -> list[dict[str, Any]]:
+def list_silences(session: Session, *, plan_id: str) -> list[dict[str, Any]]:
     """The plan's silences, oldest first: each window's, with Alertmanager's id once it has one."""
     get_plan_or_raise(session, plan_id=plan_id)
     rows = session.scalars(select(SilenceRow).where(SilenceRow.plan_id == plan_id).order_by(SilenceRow.id))
