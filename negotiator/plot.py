@@ -1,7 +1,7 @@
 """``negotiator plot``: one version of a schedule drawn over its heatmap, as a PNG or SVG picture.
 
 Rows are regions, columns UTC time, colour what is at stake, as ``scheduler.heatmap`` computes it.
-Local nights, events, blackouts and vetoes are laid over the cells, each window is outlined across
+Local nights, events, blackouts, vetoes and soft objections are laid over the cells, each window is outlined across
 its regions; a track above names them on the same time axis and a key below lists the windows.
 Nothing here computes a schedule.
 """
@@ -20,22 +20,22 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LinearSegmentedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.textpath import text_to_path
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.typing import RcKeyType
-from numpy.typing import NDArray
 
 from scheduler.domain import Problem, Version
-from scheduler.heatmap import NIGHT_FROM, NIGHT_UNTIL, Heatmap, Span, heatmap
+from scheduler.heatmap import NIGHT_FROM, NIGHT_UNTIL, RAMP, Heatmap, Span, heatmap, runs
+from scheduler.timeline import format_span
 
 # The picture's format comes from the output file's suffix.
 FORMATS = {".png": "png", ".svg": "svg"}
 
-COLORMAP = "YlOrRd"
+COLORMAP = LinearSegmentedColormap.from_list("stake", RAMP)  # the review page's colours too
 WINDOW = "#0b4fd1"
 NIGHT = (0.06, 0.10, 0.28, 0.28)
 NIGHT_LINE = (0.06, 0.10, 0.28, 0.75)
@@ -45,15 +45,23 @@ LOOKS: dict[str, dict[str, Any]] = {
     "event": {"facecolor": "none", "edgecolor": "#5c2e00", "hatch": ".", "linestyle": "--", "linewidth": 1.2},
     "blackout": {"facecolor": (0.25, 0.25, 0.25, 0.30), "edgecolor": "#3d3d3d", "hatch": "x", "linewidth": 1.0},
     "veto": {"facecolor": (0.69, 0.0, 0.62, 0.14), "edgecolor": "#a3008f", "hatch": "\\\\\\", "linewidth": 1.4},
+    "soft": {"facecolor": "none", "edgecolor": "#6a3d9a", "hatch": "//", "linestyle": ":", "linewidth": 1.4},
 }
 LEGEND = {
     "window": "window (over its regions)",
     "event": "event (its weight is in the colour)",
     "blackout": "blackout: no maintenance",
     "veto": "veto",
+    "soft": "soft objection (costs its weight)",
 }
 # How the track's lanes are named, by the kinds of span in them.
-TRACK_NAMES = {"event": "events", "blackout": "blackouts", "veto": "vetoes", "window": "windows"}
+TRACK_NAMES = {
+    "event": "events",
+    "blackout": "blackouts",
+    "veto": "vetoes",
+    "soft": "soft objections",
+    "window": "windows",
+}
 
 DPI = 120
 FONT_SIZE = 8.0
@@ -164,17 +172,11 @@ def _visible(drawn: Heatmap) -> list[Span]:
 
 def _draw_stake(board: Axes, drawn: Heatmap, labels: list[str]) -> QuadMesh:
     """Colour each cell by its stake, on a log scale: ordinary hours and ×250 events both readable."""
-    positive = drawn.stake[drawn.stake > 0]
-    top = float(positive.max()) if positive.size else 1.0
-    bottom = max(float(positive.min()) if positive.size else top, top / 1e4)
-    if top / bottom < 10:
-        # A narrow range (a flat profile, say) sits mid-scale, not at its darkest end.
-        middle = math.sqrt(top * bottom)
-        bottom, top = middle / math.sqrt(10), middle * math.sqrt(10)
+    scale = drawn.scale
     rows, columns = drawn.stake.shape
-    cells = np.clip(drawn.stake, bottom, top)
+    cells = np.clip(drawn.stake, scale.low, scale.high)
     mesh = board.pcolormesh(
-        np.arange(columns + 1), np.arange(rows + 1), cells, cmap=COLORMAP, norm=LogNorm(vmin=bottom, vmax=top)
+        np.arange(columns + 1), np.arange(rows + 1), cells, cmap=COLORMAP, norm=LogNorm(vmin=scale.low, vmax=scale.high)
     )
     for row in range(1, rows):
         board.axhline(row, color="white", linewidth=1.2, zorder=2)
@@ -195,7 +197,7 @@ def _draw_colorbar(figure: Figure, where: Axes, mesh: QuadMesh, rows: int) -> No
 def _draw_night(board: Axes, drawn: Heatmap) -> None:
     """Dim each region's local night, and underline it so it shows on the darkest cells too."""
     for row, night in enumerate(drawn.night):
-        for first, stop in _runs(night):
+        for first, stop in runs(night):
             board.add_patch(Rectangle((first, row), stop - first, 1, facecolor=NIGHT, linewidth=0, zorder=1))
             board.add_patch(
                 Rectangle((first, row + 0.88), stop - first, 0.12, facecolor=NIGHT_LINE, linewidth=0, zorder=1)
@@ -206,7 +208,7 @@ def _draw_span(board: Axes, drawn: Heatmap, span: Span) -> None:
     """Outline or shade ``span`` over the rows of its regions, one block per run of adjacent rows."""
     first, stop = _columns(drawn, span)
     rows = sorted(drawn.regions.index(region) for region in span.regions)
-    for top, bottom in _runs(np.isin(np.arange(len(drawn.regions)), rows)):
+    for top, bottom in runs(np.isin(np.arange(len(drawn.regions)), rows)):
         patch = Rectangle((first, top), stop - first, bottom - top, zorder=5 if span.kind == "window" else 3)
         patch.update(LOOKS[span.kind])
         if span.kind == "window":
@@ -316,15 +318,10 @@ def _key(drawn: Heatmap, version: Version, room: float) -> list[str]:
     windows = sorted((span for span in drawn.spans if span.kind == "window"), key=lambda span: (span.start, span.id))
     lines = []
     for span in windows:
-        head, tail = f"{span.id}: ", f" · {_when(span.start, span.end)} · {span.detail}"
+        head, tail = f"{span.id}: ", f" · {format_span(span.start, span.end)} · {span.detail}"
         lines.append(f"{head}{_shorten(span.label, room - _points(head + tail))}{tail}")
     lines += [f"not scheduled: {item.request} ({', '.join(item.reasons)})" for item in version.unscheduled]
     return lines
-
-
-def _when(start: datetime, end: datetime) -> str:
-    end_format = "%H:%M" if end.date() == start.date() else "%a %d %b %H:%M"
-    return f"{start:%a %d %b %H:%M}–{end:{end_format}} UTC"
 
 
 def _draw_legend_and_key(below: Axes, kinds: set[str], key: list[str], columns: int, rows: int) -> None:
@@ -379,10 +376,3 @@ def _whole_hours(start: datetime, end: datetime, step: int) -> Iterator[datetime
         if instant.hour % step == 0:
             yield instant
         instant += timedelta(hours=1)
-
-
-def _runs(mask: NDArray[np.bool_]) -> Iterator[tuple[int, int]]:
-    """``(first, stop)`` of each run of True in ``mask``."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    for first, stop in zip(edges[::2], edges[1::2], strict=True):
-        yield int(first), int(stop)

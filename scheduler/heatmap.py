@@ -1,11 +1,14 @@
 """What the schedule looks like: regions × time, each cell how much is at stake, nights marked,
 with the windows, events and vetoes of one version laid over it.
 
-The review page and ``negotiator plot`` both draw this; neither computes anything of its own.
+The review page and ``negotiator plot`` both draw this, with the same colour scale
+(``Heatmap.scale``); neither computes anything of its own.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -21,19 +24,54 @@ from scheduler.timeline import SlotGrid
 NIGHT_FROM, NIGHT_UNTIL = 22, 6
 # At most this many columns: a week at hourly resolution.
 MAX_COLUMNS = 168
+# The colours of what is at stake, from quiet to busy (matplotlib's YlOrRd, sampled).
+RAMP = ("#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8c3c", "#fc4d2a", "#e2191c", "#bb0026", "#800026")
+# The scale spans at most this factor (quieter cells take its lightest colour) and at least the
+# smaller one (a flat profile sits mid-scale, not at its darkest end).
+WIDEST, NARROWEST = 1e4, 10.0
+SpanKind = Literal["window", "event", "blackout", "veto", "soft"]
 
 
 @dataclass(frozen=True)
 class Span:
-    """Something drawn over the heatmap: a window, an event or a vetoed range, in some regions."""
+    """Something drawn over the heatmap: a window, an event, a vetoed range or one a soft objection
+    asks to avoid, in some regions."""
 
-    kind: Literal["window", "event", "blackout", "veto"]
+    kind: SpanKind
     label: str
     start: datetime
     end: datetime
     regions: tuple[str, ...]
     detail: str = ""
-    id: str = ""  # the request, event or veto rule id
+    id: str = ""  # the request, event or objection rule id
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A logarithmic colour scale from ``low`` (the ramp's first colour) to ``high`` (its last)."""
+
+    low: float
+    high: float
+
+    def position(self, value: float) -> float:
+        """Where ``value`` falls on the scale, from 0 to 1."""
+        clipped = min(max(value, self.low), self.high)
+        return math.log(clipped / self.low) / math.log(self.high / self.low)
+
+    def colour(self, value: float) -> str:
+        """The ramp's colour at ``value``, as ``#rrggbb``."""
+        place = self.position(value) * (len(RAMP) - 1)
+        first = min(int(place), len(RAMP) - 2)
+        a, b, mix = RAMP[first], RAMP[first + 1], place - first
+        channels = [round(int(a[i : i + 2], 16) * (1 - mix) + int(b[i : i + 2], 16) * mix) for i in (1, 3, 5)]
+        return "#" + "".join(f"{channel:02x}" for channel in channels)
+
+    def ticks(self) -> list[float]:
+        """The values worth naming in a key: 1, 2 and 5 times the powers of ten on the scale."""
+        values = []
+        for power in range(math.floor(math.log10(self.low)), math.ceil(math.log10(self.high)) + 1):
+            values += [m * 10.0**power for m in (1, 2, 5) if self.low <= m * 10.0**power <= self.high]
+        return values
 
 
 @dataclass(frozen=True)
@@ -48,7 +86,17 @@ class Heatmap:
     stake: NDArray[np.float64]
     night: NDArray[np.bool_]
     spans: tuple[Span, ...]
-    calm_peak: float  # the largest share of users active anywhere, before event weights
+
+    @property
+    def scale(self) -> Scale:
+        """The colour scale of ``stake``: its smallest to its largest positive value."""
+        positive = self.stake[self.stake > 0]
+        high = float(positive.max()) if positive.size else 1.0
+        low = max(float(positive.min()) if positive.size else high, high / WIDEST)
+        if high / low < NARROWEST:
+            middle = math.sqrt(high * low)
+            low, high = middle / math.sqrt(NARROWEST), middle * math.sqrt(NARROWEST)
+        return Scale(low, high)
 
     def column_of(self, instant: datetime) -> float:
         """The (fractional) column at ``instant``, for drawing."""
@@ -67,11 +115,9 @@ def heatmap(problem: Problem, version: Version) -> Heatmap:
     users = np.array([max(region.users, 1e-12) for region in problem.regions])
     stake = (harm / users[:, None]).reshape(len(problem.regions), count, per_column).mean(axis=2)
     night = np.empty((len(problem.regions), count), dtype=bool)
-    calm_peak = 0.0
     for row, region in enumerate(problem.regions):
-        hours, weekdays = columns.local_hours(region.timezone)
+        hours, _ = columns.local_hours(region.timezone)
         night[row] = (hours >= NIGHT_FROM) | (hours < NIGHT_UNTIL)
-        calm_peak = max(calm_peak, float(region.profile.activity(hours, weekdays).max(initial=0.0)))
     return Heatmap(
         regions=tuple(region.id for region in problem.regions),
         zones=tuple(region.timezone for region in problem.regions),
@@ -79,7 +125,6 @@ def heatmap(problem: Problem, version: Version) -> Heatmap:
         stake=stake,
         night=night,
         spans=_spans(problem, version),
-        calm_peak=calm_peak,
     )
 
 
@@ -95,20 +140,29 @@ def _spans(problem: Problem, version: Version) -> tuple[Span, ...]:
             regions = tuple(r for r in everywhere if r in period.regions)
             spans.append(Span(kind, period.name, period.start, period.end, regions, detail, period.rule))
     for objection in problem.objections:
-        if objection.kind != "veto":
-            continue
         request = problem.request_by_id.get(objection.request)
         stakeholder = problem.stakeholder_by_id.get(objection.by)
         if request is None:
             continue
         scope = request.regions if stakeholder is None or stakeholder.role == "approver" else stakeholder.regions
         regions = tuple(r for r in everywhere if r in request.regions & scope)
-        label = f"veto on {request.id} by {objection.by}"
+        if objection.kind == "veto":
+            label, detail = f"veto on {request.id} by {objection.by}", objection.reason or ""
+        else:
+            label = f"soft objection to {request.id} by {objection.by}"
+            detail = f"weight {objection.weight:g}" + (f": {objection.reason}" if objection.reason else "")
         for avoid in objection.avoid:
-            spans.append(Span("veto", label, avoid.start, avoid.end, regions, objection.reason or "", objection.rule))
+            spans.append(Span(objection.kind, label, avoid.start, avoid.end, regions, detail, objection.rule))
     for window in version.windows:
         request = problem.request_by_id[window.request]
         regions = tuple(r for r in everywhere if r in request.regions)
         detail = f"{window.impact:,.0f} user-minutes"
         spans.append(Span("window", request.title, window.start, window.end, regions, detail, window.request))
     return tuple(spans)
+
+
+def runs(mask: NDArray[np.bool_]) -> Iterator[tuple[int, int]]:
+    """``(first, stop)`` of each run of True in ``mask``: one shape per run of night columns, say."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    for first, stop in zip(edges[::2], edges[1::2], strict=True):
+        yield int(first), int(stop)

@@ -153,6 +153,17 @@ def format_utc(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_local(instant: datetime, zone_name: str) -> str:
+    """``instant`` as a person in ``zone_name`` writes it, in a form ``parse_instant`` reads back."""
+    return f"{to_local(instant, zone_name):%Y-%m-%d %H:%M} {zone_name}"
+
+
+def format_span(start: datetime, end: datetime) -> str:
+    """A UTC range for people: ``Mon 14 Dec 00:00–01:30 UTC``, the end's date only if it differs."""
+    end_format = "%H:%M" if end.date() == start.date() else "%a %d %b %H:%M"
+    return f"{start:%a %d %b %H:%M}–{end:{end_format}} UTC"
+
+
 def to_local(instant: datetime, zone_name: str) -> datetime:
     """The wall-clock time of ``instant`` in ``zone_name``."""
     return instant.astimezone(zone(zone_name))

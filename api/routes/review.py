@@ -93,6 +93,7 @@ def review_page(
     *,
     message: str | None = None,
     change_id: int | None = None,
+    typed: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     """The page as the database has it. The solver may store a version while the page is read, so
@@ -116,14 +117,18 @@ def review_page(
         "role": stakeholder.role if stakeholder else "admin",
         "csrf": csrf_token(token, plan_id),
         "message": message,
+        "typed": typed or {},
         "can_approve": may(stakeholder, "approve"),
         **views.page(history.up_to(stored[-1]["version"]), stakeholder=stakeholder, versions=stored, changes=shown),
     }
     return templates.TemplateResponse(page.request, "plan.html", context, status_code=status)
 
 
-def submit(page: Page, plan_id: str, token: str | None, csrf: str, step: dict[str, Any]) -> Response:
-    """Record a change from a form, then show the page again (with what became of it)."""
+def submit(
+    page: Page, plan_id: str, token: str | None, csrf: str, step: dict[str, Any], typed: dict[str, str] | None = None
+) -> Response:
+    """Record a change from a form, then show the page again (with what became of it). A refused
+    form comes back as it was ``typed``, with the refusal naming the form's fields."""
     if not token:
         return sign_in_page(page, plan_id, "sign in first", 401)
     try:
@@ -141,9 +146,11 @@ def submit(page: Page, plan_id: str, token: str | None, csrf: str, step: dict[st
             versions.approve_check(page.session, plan_id=plan_id, number=step["version"])
         change = changes.record_change(page.session, page.runtime, plan_id=plan_id, by=by.id, step=step)
     except ScenarioError as invalid:
-        return review_page(page, plan_id, by, token, message=f"refused: {invalid}", status=422)
+        message = f"refused: {views.refusal_in_words(invalid.path, invalid.message)}"
+        return review_page(page, plan_id, by, token, message=message, typed=typed, status=422)
     except ApiError as refusal:
-        return review_page(page, plan_id, by, token, message=f"refused: {refusal.detail}", status=refusal.status)
+        message = f"refused: {refusal.detail}"
+        return review_page(page, plan_id, by, token, message=message, typed=typed, status=refusal.status)
     page.runtime.changed()
     return RedirectResponse(f"/plans/{plan_id}?change={change.id}", status_code=303)
 
@@ -218,7 +225,15 @@ def object_to(
         step["weight"] = _number(weight)
     if reason.strip():
         step["reason"] = reason.strip()
-    return submit(page, plan, token, csrf, step)
+    typed = {
+        "request": request_id,
+        "kind": kind,
+        "weight": weight,
+        "avoid_start": avoid_start,
+        "avoid_end": avoid_end,
+        "reason": reason,
+    }
+    return submit(page, plan, token, csrf, step, typed)
 
 
 @router.post("/plans/{plan}/approve")
