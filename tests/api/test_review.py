@@ -12,7 +12,8 @@ import pytest
 from api.routes.review import COOKIE, csrf_token
 from api.runtime.solver import Solver
 from api.runtime.states import Plans
-from tests.api.test_app import plan_scenario
+from tests.api.test_app import plan_scenario, post_change
+from tests.factories import make_request
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -70,12 +71,58 @@ async def test_the_page_shows_heatmap_windows_versions_and_objections(service: S
         assert f'class="window" data-request="{window["request"]}"' in page
         assert window["start"] in page
     assert 'class="veto" data-id="veto:0"' in page  # the opening veto, shaded
+    assert 'class="soft" data-id="soft:1"' in page  # and rep-eu's soft objection
     assert re.search(r"Version 3</strong>", page)
     assert "rule <code>veto:0</code>" in page
     assert "Why here?" in page
     assert page.count("Next best allowed starts:") == len(latest["windows"])
     assert 'id="object-form"' in page  # rep-eu may object to r1
     assert 'id="approve-form"' not in page  # but not approve
+
+
+async def test_every_window_is_numbered_on_the_chart_and_in_the_list_in_time_order(service: Service) -> None:
+    plan = await opened_plan(service)
+    client, _ = await signed_in(service, plan, "rep-eu")
+    latest = await service.latest(plan, service.admin)
+    in_time_order = [w["request"] for w in sorted(latest["windows"], key=lambda w: (w["start"], w["request"]))]
+
+    page = (await client.get(f"/plans/{plan}")).text
+
+    bars = re.findall(r'<g class="window-bar" data-request="([^"]+)">.*?<text [^>]*>(\d+)</text>', page)
+    assert bars == [(request, str(n)) for n, request in enumerate(in_time_order, start=1)]
+    cards = re.findall(
+        r'<details class="window-card" id="window-([^"]+)".*?<span class="number">(\d+)</span>', page, re.S
+    )
+    assert cards == bars
+    for request in in_time_order:  # the chart's outline and bar both link to the list's line
+        assert page.count(f'href="#window-{request}"') == 2
+    hours = re.findall(r'<text class="hour"[^>]*>(\d\d)</text>', page)
+    assert {"00", "06", "12", "18"} <= set(hours)  # two days of 48 columns: a label every few hours
+
+
+async def test_the_forms_examples_come_from_the_plan(service: Service) -> None:
+    plan = await opened_plan(service)
+    client, _ = await signed_in(service, plan, "rep-eu")
+
+    page = (await client.get(f"/plans/{plan}")).text
+
+    example = re.search(r'name="avoid_end" value="" placeholder="e\.g\. ([^"]+)"', page)
+    assert example is not None
+    assert re.fullmatch(r"2026-03-0\d \d\d:\d\d Europe/Paris", example[1])  # rep-eu's region, the plan's days
+    assert "Tehran" not in page
+
+
+async def test_the_version_list_names_what_each_change_was_about(service: Service) -> None:
+    plan = await opened_plan(service)
+    submitted = make_request("r3", duration="1h", regions=["us"])
+    change = await post_change(service, f"/v1/plans/{plan}/requests", submitted, await service.token(plan, "req"))
+    assert (await service.settled(plan, change, service.admin))["status"] == "accepted"
+    client, _ = await signed_in(service, plan, "rep-eu")
+
+    versions = (await client.get(f"/plans/{plan}")).text.split('id="versions"')[1]
+
+    assert "submit <code>r3</code> by req" in versions
+    assert "object (soft) <code>r1</code> by rep-eu" in versions
 
 
 async def test_an_observer_sees_no_forms(service: Service) -> None:
@@ -172,6 +219,30 @@ async def test_a_bad_form_value_is_refused_naming_the_field(service: Service) ->
     assert refused.status_code == 422
     assert "avoid" in refused.text
     assert "Traceback" not in refused.text
+
+
+async def test_a_refused_objection_keeps_what_was_typed_and_names_the_field_as_the_form_does(service: Service) -> None:
+    plan = await opened_plan(service)
+    client, token = await signed_in(service, plan, "boss")
+    typed = {
+        "request": "r2",
+        "kind": "veto",
+        "avoid_start": "2026-03-02 09:00 Europe/Paris",
+        "avoid_end": "half past ten",
+        "reason": "board meeting",
+    }
+
+    refused = await client.post(f"/plans/{plan}/object", data={"csrf": csrf_token(token, plan), **typed})
+
+    assert refused.status_code == 422
+    message = re.search(r'<p class="message error"[^>]*>(.*?)</p>', refused.text, re.S)
+    assert message is not None
+    assert message[1].startswith("refused: “to”: ")  # the form's label, not avoid[0].end
+    assert "avoid[0]" not in message[1]
+    assert '<option value="r2" selected>' in refused.text
+    assert 'value="veto" checked' in refused.text
+    for field in ("avoid_start", "avoid_end", "reason"):
+        assert f'name="{field}" value="{typed[field]}"' in refused.text
 
 
 async def test_approving_a_stale_version_from_the_page_is_a_conflict(service: Service) -> None:

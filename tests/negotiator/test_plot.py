@@ -12,11 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.colors import LogNorm, to_hex
 from typer.testing import CliRunner, Result
 
 from negotiator.cli import app
+from negotiator.plot import COLORMAP
+from scheduler.heatmap import Scale
 from scheduler.scenario import load_file
-from tests.factories import make_region, make_request, make_scenario, write_scenario
+from tests.factories import (
+    make_objection,
+    make_region,
+    make_request,
+    make_scenario,
+    make_stakeholder,
+    write_scenario,
+)
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 TWITTER = SCENARIO_DIR / "twitter-2009-nomaintenance.yaml"
@@ -195,3 +205,29 @@ def test_run_does_not_load_matplotlib(tmp_path: Path) -> None:
     )
 
     assert done.stdout.strip() == "False"
+
+
+def test_the_picture_and_the_review_page_colour_a_stake_alike() -> None:
+    scale = Scale(low=0.002, high=3.0)
+    for value in (0.001, 0.002, 0.01, 0.05, 0.2, 0.9, 3.0, 10.0):
+        drawn = to_hex(COLORMAP(LogNorm(vmin=scale.low, vmax=scale.high)(min(max(value, scale.low), scale.high))))
+        page = scale.colour(value)
+        for channel in (1, 3, 5):
+            assert abs(int(drawn[channel : channel + 2], 16) - int(page[channel : channel + 2], 16)) <= 3, value
+
+
+def test_soft_objections_are_drawn_and_named_in_the_legend(tmp_path: Path) -> None:
+    scenario = make_scenario(
+        regions=[make_region("eu")],
+        requests=[make_request("r1", regions=["eu"], requested_by="req")],
+        stakeholders=[make_stakeholder("req", "requester"), make_stakeholder("boss", "approver")],
+        negotiation=[make_objection("r1", "boss", kind="soft", weight=5, reason="launch")],
+    )
+    output = tmp_path / "soft.svg"
+
+    result = plot_cli(str(write_scenario(tmp_path, scenario)), "-o", str(output))
+
+    assert result.exit_code == 0, result.output
+    text = svg_text(output)
+    assert "soft objection (costs its weight)" in text
+    assert "soft objection to r1 by boss · weight 5: launch" in text  # its bar in the track
