@@ -21,6 +21,7 @@ from fastapi_offline import FastAPIOffline
 from api.db import Clock, utcnow
 from api.deps import Auth, RateLimiter
 from api.errors import answer_errors_as_problems
+from api.headers import SecurityHeaders
 from api.limits import BodyLimit
 from api.migrate import upgrade
 from api.routes import audit, calendars, changes, feeds, gates, health, plans, review, tokens, versions, webhooks
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.auth = auth
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     answer_errors_as_problems(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # outermost: before routing and tokens
     for resource in ROUTERS:
         app.include_router(resource.router)

@@ -26,7 +26,8 @@ AXIS_H = 32
 LANE_H = 12  # one lane of the window track
 DIGIT_W = 6.0  # roughly, at the track's font size
 HOUR_LABEL_W = 22  # room an hour's label needs
-KEY_TICK_ROOM = 0.16  # of the colour key's width, between the values it names
+KEY_W = 240  # the colour key's width
+KEY_TICK_ROOM = 38  # between the values the key names
 NIGHT_LINE_H = 3  # the line under a region's night, visible on the darkest cells
 OVERLAYS = ("event", "blackout", "veto", "soft")
 
@@ -163,15 +164,16 @@ def _ticks(picture: Heatmap, x_of: Callable[[datetime], float], cell_w: float) -
 
 
 def _key(picture: Heatmap) -> dict[str, Any]:
-    """The colour key: the ramp as a CSS gradient, and the values worth naming along it."""
+    """The colour key: the ramp's stops, and the values worth naming along it (as many as fit)."""
     scale = picture.scale
-    ticks: list[dict[str, str]] = []
-    last = -1.0
+    ticks: list[dict[str, Any]] = []
     for value in scale.ticks():
-        if scale.position(value) - last >= KEY_TICK_ROOM:
-            ticks.append({"at": f"{scale.position(value):.1%}", "label": _share(value)})
-            last = scale.position(value)
-    return {"gradient": f"linear-gradient(90deg, {', '.join(RAMP)})", "ticks": ticks}
+        x = round(scale.position(value) * KEY_W, 1)
+        if not ticks or x - ticks[-1]["x"] >= KEY_TICK_ROOM:
+            anchor = "start" if x < KEY_TICK_ROOM / 2 else "end" if x > KEY_W - KEY_TICK_ROOM / 2 else "middle"
+            ticks.append({"x": x, "anchor": anchor, "label": _share(value)})
+    stops = [{"at": f"{i / (len(RAMP) - 1):.3f}", "colour": colour} for i, colour in enumerate(RAMP)]
+    return {"width": KEY_W, "stops": stops, "ticks": ticks}
 
 
 def _share(value: float) -> str:

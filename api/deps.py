@@ -60,22 +60,44 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 class RateLimiter:
-    """A token bucket per bearer token, in this process."""
+    """A token bucket per key (a bearer token, a client's address), in this process.
 
-    def __init__(self, per_minute: int) -> None:
+    At most ``max_keys`` buckets are kept: past that, the full ones (idle long enough to have
+    refilled) are dropped, then the longest idle, so unknown keys cannot fill the memory.
+    """
+
+    def __init__(
+        self, per_minute: int, *, what: str = "requests a minute with this token", max_keys: int = 10_000
+    ) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(max(per_minute, 1))
+        self.what = what
+        self.max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}
         self._guard = threading.Lock()
 
     def take(self, key: str) -> None:
         now = time.monotonic()
         with self._guard:
-            tokens, since = self._buckets.get(key, (self.capacity, now))
+            tokens, since = self._buckets.pop(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - since) * self.rate)
             if tokens < 1:
-                raise TooManyRequests(f"more than {self.capacity:.0f} requests a minute with this token")
-            self._buckets[key] = (tokens - 1, now)
+                self._buckets[key] = (tokens, now)
+                raise TooManyRequests(f"more than {self.capacity:.0f} {self.what}")
+            self._buckets[key] = (tokens - 1, now)  # last in the dict: the most recently used
+            if len(self._buckets) > self.max_keys:
+                self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        refill_s = self.capacity / self.rate if self.rate > 0 else float("inf")
+        for key, (_, since) in list(self._buckets.items()):
+            if now - since >= refill_s:
+                del self._buckets[key]
+        while len(self._buckets) > self.max_keys:
+            del self._buckets[next(iter(self._buckets))]  # the longest idle
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
 @dataclass
@@ -84,6 +106,7 @@ class Auth:
 
     sessions: sessionmaker[Session]
     limiter: RateLimiter
+    sign_ins: RateLimiter = field(default_factory=lambda: RateLimiter(10, what="sign-ins a minute from this address"))
     admin_hashes: list[str] = field(default_factory=list)  # filled at start-up
 
     def is_admin(self, token: str | None) -> bool:

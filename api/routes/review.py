@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from api import views
 from api.deps import Auth, AuthDep, RuntimeDep, SessionDep
-from api.errors import ApiError, Forbidden, Unauthorized
+from api.errors import ApiError, Forbidden, TooManyRequests, Unauthorized
 from api.models import ChangeRow
 from api.principals import Admin, Principal, StakeholderRef
 from api.runtime import Runtime
@@ -179,9 +179,21 @@ def status(page: PageDep, plan: str, token: Token = None) -> JSONResponse:
 
 @router.post("/plans/{plan}/sign-in")
 def sign_in(page: PageDep, plan: str, token: Annotated[str, Form()] = "") -> Response:
+    """Sign a stakeholder in: only from this site's own form, at most ten tries a minute from one
+    address, and never with the admin token (the admin uses the API)."""
+    if not _same_origin(page.request):
+        return sign_in_page(page, plan, "refused: the form did not come from this page", 403)
+    address = page.request.client.host if page.request.client else ""
+    try:
+        page.auth.sign_ins.take(address)
+    except TooManyRequests as slow_down:
+        response = sign_in_page(page, plan, f"{slow_down.detail}: wait a minute", 429)
+        response.headers["Retry-After"] = "60"
+        return response
     token = token.strip()
     try:
-        who(page, plan, token)
+        if isinstance(who(page, plan, token), Admin):
+            return sign_in_page(page, plan, "the admin token does not sign in here: use a stakeholder's token", 403)
     except Unauthorized:
         return sign_in_page(page, plan, "this token is not valid for this plan", 401)
     except Forbidden as refused:  # a token that only reads deploy gates
