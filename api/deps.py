@@ -21,9 +21,9 @@ kind. A token that only reads deploy gates passes ``GateReader`` alone. The wiri
 import hmac
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -107,6 +107,10 @@ class Auth:
     sessions: sessionmaker[Session]
     limiter: RateLimiter
     sign_ins: RateLimiter = field(default_factory=lambda: RateLimiter(10, what="sign-ins a minute from this address"))
+    # Requests with no valid token, per client address: guessing is slowed, and costs no bucket per guess.
+    strangers: RateLimiter = field(
+        default_factory=lambda: RateLimiter(60, what="requests a minute without a valid token from this address")
+    )
     admin_hashes: list[str] = field(default_factory=list)  # filled at start-up
 
     def is_admin(self, token: str | None) -> bool:
@@ -147,30 +151,38 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 scheme = HTTPBearer(auto_error=False, description="the admin token, or a stakeholder's token for the plan")
 
 
-def bearer_token(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)], auth: AuthDep
-) -> str | None:
-    """The bearer token, counted against its rate limit."""
-    if credentials is None:
-        return None
-    auth.limiter.take(token_hash(credentials.credentials))
-    return credentials.credentials
+def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> str | None:
+    """The bearer token, as sent."""
+    return credentials.credentials if credentials is not None else None
 
 
 BearerToken = Annotated[str | None, Depends(bearer_token)]
+P = TypeVar("P", bound=Principal)
 
 
-def current_principal(plan: str, token: BearerToken, auth: AuthDep) -> Principal:
+def counted(auth: Auth, request: Request, token: str | None, tell: Callable[[], P]) -> P:
+    """Who ``tell`` says calls, counted against the token's rate limit once the token is known to be
+    valid; an invalid or missing token is counted against the caller's address instead."""
+    try:
+        principal = tell()
+    except Unauthorized:
+        auth.strangers.take(request.client.host if request.client else "")
+        raise
+    auth.limiter.take(token_hash(token or ""))
+    return principal
+
+
+def current_principal(plan: str, token: BearerToken, auth: AuthDep, request: Request) -> Principal:
     """Who calls a route of ``plan``."""
-    return auth.principal(plan, token)
+    return counted(auth, request, token, lambda: auth.principal(plan, token))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def gate_reader(plan: str, token: BearerToken, auth: AuthDep) -> Principal:
+def gate_reader(plan: str, token: BearerToken, auth: AuthDep, request: Request) -> Principal:
     """Who reads a deploy gate of ``plan``: as ``CurrentPrincipal``, and tokens that only read gates."""
-    return auth.principal(plan, token, gate=True)
+    return counted(auth, request, token, lambda: auth.principal(plan, token, gate=True))
 
 
 GateReader = Annotated[Principal, Depends(gate_reader)]
@@ -186,9 +198,9 @@ def current_stakeholder(principal: CurrentPrincipal) -> StakeholderRef:
 CurrentStakeholder = Annotated[StakeholderRef, Depends(current_stakeholder)]
 
 
-def require_admin(token: BearerToken, auth: AuthDep) -> Admin:
+def require_admin(token: BearerToken, auth: AuthDep, request: Request) -> Admin:
     """The admin, for routes that are the admin's alone."""
-    return auth.admin(token)
+    return counted(auth, request, token, lambda: auth.admin(token))
 
 
 AdminDep = Annotated[Admin, Depends(require_admin)]

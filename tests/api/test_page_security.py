@@ -82,3 +82,21 @@ def test_the_rate_limiter_keeps_a_bounded_number_of_buckets() -> None:
         limiter.take("busy")
     with pytest.raises(TooManyRequests):
         limiter.take("busy")  # the newest bucket is kept, and still counts
+
+
+async def test_only_valid_tokens_get_a_bucket_and_guessing_is_slowed_per_address(service: Service) -> None:
+    plan = await opened_plan(service)
+    auth = service.app.state.auth
+    buckets = len(auth.limiter)
+
+    guesses = [
+        await service.client.get(f"/v1/plans/{plan}/versions", headers={"Authorization": f"Bearer guess-{n}"})
+        for n in range(60)
+    ]
+
+    assert {guess.status_code for guess in guesses} == {401}
+    assert len(auth.limiter) == buckets  # no bucket per guessed token
+    slowed = await service.client.get(f"/v1/plans/{plan}/versions", headers={"Authorization": "Bearer one-more"})
+    assert slowed.status_code == 429
+    assert "without a valid token from this address" in slowed.json()["detail"]
+    assert (await service.client.get(f"/v1/plans/{plan}/versions", headers=service.admin)).status_code == 200
