@@ -58,6 +58,11 @@ class Conflict(ApiError):
     title = "Conflict"
 
 
+class Unprocessable(ApiError):
+    status = 422
+    title = "Invalid input"
+
+
 class TooManyRequests(ApiError):
     status = 429
     title = "Too many requests"

@@ -122,6 +122,8 @@ class IdempotentReplyRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     token_hash: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(200))
+    # What was asked (plan, action, body), hashed: the same key with another request is refused.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column()
 

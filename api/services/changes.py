@@ -8,6 +8,8 @@ answered at once and stored nowhere.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.db import unit_of_work
-from api.errors import Conflict, Forbidden, NotFound
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.models import ChangeRow, IdempotentReplyRow
 from api.services import audit
 from api.services.plans import get_plan_or_raise
@@ -48,16 +50,17 @@ def send(
     key: str | None,
 ) -> Reply:
     """Store a change (once per Idempotency-Key) and wake the solver: ``202`` with where to follow it.
-    A retry with the key answers what the first one did."""
-    first = replayed(session, token, key)
+    A retry with the key answers what the first one did; the key sent with another request is 422."""
+    sent = fingerprint(plan_id, step)
+    first = replayed(session, token, key, sent)
     if first is not None:
         return first
-    idempotency = (token_hash(token), key) if key is not None and token is not None else None
+    idempotency = (token_hash(token), key, sent) if key is not None and token is not None else None
     try:
         recorded = record_change(session, runtime, plan_id=plan_id, by=by, step=step, idempotency=idempotency)
     except IntegrityError:  # the same key, sent again while the first was being stored
         session.rollback()
-        first = replayed(session, token, key)
+        first = replayed(session, token, key, sent)
         if first is None:
             raise
         return first
@@ -65,8 +68,18 @@ def send(
     return 202, accepted(plan_id, recorded.id)
 
 
-def replayed(session: Session, token: str | None, key: str | None) -> Reply | None:
-    """The first answer to a POST retried with the same Idempotency-Key, if there was one."""
+def fingerprint(plan_id: str, step: dict[str, Any]) -> str:
+    """What a request asked, to tell a retry from another request under the same key: the plan,
+    the action (which is the route) and the body."""
+    return hashlib.sha256(json.dumps({"plan": plan_id, "step": step}, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def replayed(session: Session, token: str | None, key: str | None, sent: str) -> Reply | None:
+    """The first answer to a POST retried with the same Idempotency-Key, if there was one.
+
+    Keys belong to a token; a key sent again with another request (``sent`` differs) is refused,
+    not answered with the first request's reply.
+    """
     if key is None or token is None:
         return None
     stored = session.scalars(
@@ -74,7 +87,11 @@ def replayed(session: Session, token: str | None, key: str | None) -> Reply | No
             IdempotentReplyRow.token_hash == token_hash(token), IdempotentReplyRow.key == key
         )
     ).first()
-    return (stored.status, stored.body) if stored is not None else None
+    if stored is None:
+        return None
+    if stored.request_hash is not None and stored.request_hash != sent:
+        raise Unprocessable("this Idempotency-Key was sent before with another request: use a new key for this one")
+    return stored.status, stored.body
 
 
 def record_change(
@@ -84,10 +101,10 @@ def record_change(
     plan_id: str,
     by: str,
     step: dict[str, Any],
-    idempotency: tuple[str, str] | None = None,
+    idempotency: tuple[str, str, str] | None = None,
 ) -> ChangeRow:
     """Check a change against the author's authority and store it (committed); the solver takes it
-    from there. With ``idempotency`` (token hash, key), the 202 answer is stored with it.
+    from there. With ``idempotency`` (token hash, key, fingerprint), the 202 answer is stored with it.
 
     Raises ScenarioError (bad body), Forbidden (no authority) or Conflict (a started window).
     """
@@ -104,7 +121,8 @@ def record_change(
         )
         if idempotency is not None:
             body = accepted(plan_id, change.id)
-            session.add(IdempotentReplyRow(token_hash=idempotency[0], key=idempotency[1], status=202, body=body))
+            token, key, sent = idempotency
+            session.add(IdempotentReplyRow(token_hash=token, key=key, request_hash=sent, status=202, body=body))
     return change
 
 
@@ -188,11 +206,11 @@ def approve(
     session: Session, runtime: Runtime, *, plan_id: str, number: int, by: str, token: str | None, key: str | None
 ) -> Reply:
     """Approve version ``number``: a conflict unless it is the newest (a retry answers as the first did)."""
-    first = replayed(session, token, key)
+    step = {"action": "approve", "version": number}
+    first = replayed(session, token, key, fingerprint(plan_id, step))
     if first is not None:
         return first
     approve_check(session, plan_id=plan_id, number=number)
-    step = {"action": "approve", "version": number}
     return send(session, runtime, plan_id=plan_id, by=by, step=step, token=token, key=key)
 
 

@@ -684,6 +684,28 @@ async def test_a_post_retried_with_its_idempotency_key_is_stored_once(service: S
     assert sorted(entry["detail"]["change"] for entry in logged) == sorted(set(ids))
 
 
+async def test_an_idempotency_key_sent_again_with_another_request_is_refused(service: Service) -> None:
+    """A key names one request: sent with another body or to another route, it is 422, never the
+    first request's 202 (an approval answered as an objection, and nothing approved)."""
+    plan = await service.create_plan(plan_scenario())
+    boss = await service.token(plan, "boss")
+    await opened(service, plan, boss)
+    headers = {**boss, "Idempotency-Key": "k-1"}
+    first = await service.client.post(f"/v1/plans/{plan}/objections", json=soft_objection(), headers=headers)
+    assert first.status_code == 202
+
+    other_body = await service.client.post(
+        f"/v1/plans/{plan}/objections", json={**soft_objection(), "weight": 9}, headers=headers
+    )
+    other_route = await service.client.post(f"/v1/plans/{plan}/versions/{OPENING_VERSIONS}/approve", headers=headers)
+
+    for refused in (other_body, other_route):
+        assert "Idempotency-Key was sent before with another request" in problem(refused, 422)["detail"]
+    await service.settled(plan, first.json()["change"], boss)
+    logged = [entry["action"] for entry in (await audit_log(service, plan, boss))["entries"]]
+    assert logged.count("approve") == 0
+
+
 async def test_simultaneous_retries_with_one_idempotency_key_store_one_change(service: Service) -> None:
     """A client that retries before its first attempt was answered: one change, never two."""
     plan = await service.create_plan(plan_scenario())
