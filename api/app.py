@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from api.access_log import redact_access_log
 from api.db import Clock, utcnow
 from api.deps import Auth, RateLimiter
 from api.errors import answer_errors_as_problems
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.auth = auth
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     answer_errors_as_problems(app)
+    redact_access_log()
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # outermost: before routing and tokens
     for resource in ROUTERS:

@@ -1,21 +1,33 @@
 """The review page against other sites and guessers (issue: the service under load, faults and
 hostile input): security headers, sign-in only from this site's form, never with the admin token,
-and at most ten tries a minute from one address; the rate limiter's memory stays bounded."""
+and at most ten tries a minute from one address; the rate limiter's memory stays bounded; feed
+secrets stay out of the access log."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from api.access_log import ACCESS_LOGGER
+from api.app import create_app
 from api.deps import RateLimiter
 from api.errors import TooManyRequests
+from api.settings import Settings
 from tests.api.test_review import opened_plan
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def start_app(tmp_path: Path) -> None:
+    """An app made, as ``negotiator serve`` makes one before uvicorn logs anything."""
+    create_app(Settings(database_url=f"sqlite:///{tmp_path / 'app.db'}", admin_token="admin-secret"))
 
 
 async def test_the_page_forbids_framing_sniffing_caching_and_other_sites_content(service: Service) -> None:
@@ -100,3 +112,13 @@ async def test_only_valid_tokens_get_a_bucket_and_guessing_is_slowed_per_address
     assert slowed.status_code == 429
     assert "without a valid token from this address" in slowed.json()["detail"]
     assert (await service.client.get(f"/v1/plans/{plan}/versions", headers=service.admin)).status_code == 200
+
+
+def test_feed_secrets_are_not_written_to_the_access_log(start_app: None, caplog: pytest.LogCaptureFixture) -> None:
+    """As uvicorn logs a request (its own format and arguments), once an app has been made."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    secret = "s3cr3t-feed-token"
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/v1/feeds/{secret}.ics?x=1", "1.1", 200)
+    assert secret not in caplog.text
+    assert '"GET /v1/feeds/[secret].ics?x=1 HTTP/1.1" 200' in caplog.text
