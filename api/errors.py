@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from scheduler.errors import ScenarioError
+from scheduler.errors import ScenarioError, shortened
 from scheduler.scenario import describe_errors
 
 PROBLEM = "application/problem+json"
@@ -70,7 +70,8 @@ class TooManyRequests(ApiError):
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     """An RFC 9457 problem details answer."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    extra = {name: shortened(value) if isinstance(value, str) else value for name, value in extra.items()}
+    body = {"type": "about:blank", "title": title, "status": status, "detail": shortened(detail), **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 

@@ -7,7 +7,15 @@ NegotiatorError
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+
+# An error quotes at most this much of what it was given, and says at most this much in all: a
+# 20 MB bad value gets a short answer.
+QUOTED_CHARS = 60
+MESSAGE_CHARS = 1_000
+PATH_CHARS = 200
+_LONG_QUOTE = re.compile(rf"(['\"])([^'\"]{{{QUOTED_CHARS}}})[^'\"]{{2,}}\1")
 
 
 class NegotiatorError(Exception):
@@ -18,8 +26,8 @@ class ScenarioError(NegotiatorError):
     """Invalid scenario input: names the field (``requests[0].duration``) and what is wrong."""
 
     def __init__(self, path: str, message: str, *, source: str | None = None) -> None:
-        self.path = path
-        self.message = message
+        self.path = shortened(path, PATH_CHARS)
+        self.message = shortened(message)
         self.source = source
         super().__init__(str(self))
 
@@ -47,3 +55,10 @@ def written(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     return str(value)
+
+
+def shortened(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` with every quoted value over ``QUOTED_CHARS`` cut to its start, and the whole cut to
+    ``limit``: what an error says about the input it was given, never all of it."""
+    text = _LONG_QUOTE.sub(lambda quoted: f"{quoted[1]}{quoted[2]}…{quoted[1]}", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -27,6 +27,10 @@ from pydantic import (
 from scheduler.timeline import format_duration, format_utc, parse_duration, parse_instant
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=200)]
+# Free text is bounded too: what is stored is served back in every read of the audit log.
+Title = Annotated[str, StringConstraints(max_length=300)]
+Reason = Annotated[str, StringConstraints(max_length=2_000)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
 # A request, or one occurrence of a repeated request (``weekly-patch#3``).
 RequestRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(#[1-9][0-9]*)?$", max_length=210)]
 Instant = Annotated[
@@ -107,7 +111,7 @@ class EventIn(Strict):
     """
 
     id: Id
-    name: str | None = None
+    name: Title | None = None
     regions: list[Id] | None = None
     services: list[Id] | None = None
     start: Instant | None = None
@@ -173,7 +177,7 @@ class SilenceIn(Strict):
 
 class RequestIn(Strict):
     id: Id
-    title: str | None = None
+    title: Title | None = None
     duration: Duration
     earliest: Instant | None = None
     deadline: Instant | None = None
@@ -207,7 +211,7 @@ class RequestIn(Strict):
 
 class StakeholderIn(Strict):
     id: Id
-    name: str | None = None
+    name: Title | None = None
     role: Literal["requester", "representative", "approver", "observer"]
     regions: list[Id] | None = None
     services: list[Id] | None = None
@@ -224,7 +228,7 @@ class ObjectStep(StepBase):
     kind: Literal["veto", "soft"]
     avoid: list[RangeIn] | None = None
     weight: Weight | None = None
-    reason: str | None = None  # weight applies to soft objections only; a veto ignores it
+    reason: Reason | None = None  # weight applies to soft objections only; a veto ignores it
 
 
 class DeclareEventStep(StepBase):
@@ -253,7 +257,7 @@ class CounterStep(StepBase):
     action: Literal["counter"]
     request: RequestRef
     start: Instant
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 class PinStep(StepBase):
@@ -262,7 +266,7 @@ class PinStep(StepBase):
     action: Literal["pin"]
     request: RequestRef
     start: Instant
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 class OverrideVetoStep(StepBase):
@@ -270,7 +274,7 @@ class OverrideVetoStep(StepBase):
 
     action: Literal["override_veto"]
     veto: Annotated[str, StringConstraints(pattern=r"^veto:\d+$")]
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 class RemoveEventStep(StepBase):
@@ -278,7 +282,7 @@ class RemoveEventStep(StepBase):
 
     action: Literal["remove_event"]
     event: Id
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 StepIn = Annotated[
@@ -308,7 +312,7 @@ STEP_ACTIONS = (
 
 class ScenarioIn(Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=200)]
-    description: str | None = None
+    description: Description | None = None
     horizon: HorizonIn
     now: Instant | None = None
     services: dict[Id, Share] | None = None

@@ -12,7 +12,7 @@ import pytest
 
 import api.services.versions
 from tests.api.test_app import plan_scenario, problem
-from tests.factories import make_region, make_scenario
+from tests.factories import make_region, make_request, make_scenario, make_stakeholder
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service, Start
@@ -88,3 +88,35 @@ async def test_machine_files_are_no_time_zone(service: Service) -> None:
         body = make_scenario(regions=[make_region(timezone=name)])
         response = await service.client.post("/v1/plans", json=body, headers=service.admin)
         assert problem(response, 422)["field"] == "regions[0].timezone"
+
+
+async def test_titles_names_and_reasons_have_a_bounded_length(service: Service) -> None:
+    too_long = {
+        "requests[0].title": make_scenario(requests=[make_request(title="t" * 301)]),
+        "stakeholders[0].name": make_scenario(stakeholders=[make_stakeholder("boss", name="n" * 301)]),
+        "description": make_scenario(description="d" * 10_001),
+    }
+    for field, body in too_long.items():
+        response = await service.client.post("/v1/plans", json=body, headers=service.admin)
+        refused = problem(response, 422)
+        assert refused["field"] == field
+        assert "at most" in refused["detail"]
+    plan = await service.create_plan(plan_scenario())
+    boss = await service.token(plan, "boss")
+    objection = {"request": "r1", "kind": "veto", "reason": "r" * 2_001}
+    response = await service.client.post(f"/v1/plans/{plan}/objections", json=objection, headers=boss)
+    assert problem(response, 422)["field"] == "reason"
+
+
+async def test_an_error_quotes_only_the_start_of_a_bad_value(service: Service) -> None:
+    huge = "z" * 500_000
+    bodies = [
+        make_scenario(requests=[make_request(duration=huge)]),
+        make_scenario(regions=[make_region(timezone=huge)]),
+        make_scenario(requests=[make_request(id="x " + huge)]),
+        {**make_scenario(), huge: 1},
+    ]
+    for body in bodies:
+        response = await service.client.post("/v1/plans", json=body, headers=service.admin)
+        assert response.status_code == 422
+        assert len(response.content) < 3_000, response.text[:200]
