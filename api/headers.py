@@ -1,9 +1,10 @@
-"""Security headers on every answer, and on the review page's a strict content policy.
+"""Security headers on every answer, and on the review page a strict content policy.
 
-Every answer: ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer`` (a page's
-address names its plan; no other site learns it). The review page (``/plans/…``): a content policy
-that allows only this server's own scripts, styles and forms, never framing (clickjacking), and
-``Cache-Control: no-store``, since what it shows depends on who is signed in.
+Every answer: ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin`` (a page's
+address names its plan: no other site learns it, while this site's own form posts keep their
+Origin, which sign-in and the forms check; ``no-referrer`` would make it ``null``). The review
+page (``/plans/…``): a content policy that allows only this server's own scripts, styles and
+forms, never framing (clickjacking), and ``Cache-Control: no-store``, since what it shows depends on who is signed in.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_PREFIX = "/plans/"
-EVERY_ANSWER = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+EVERY_ANSWER = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"

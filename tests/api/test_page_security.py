@@ -41,7 +41,7 @@ async def test_the_page_forbids_framing_sniffing_caching_and_other_sites_content
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert 'style="' not in page.text  # the policy allows no inline style
     api = await service.client.get(f"/v1/plans/{plan}/versions", headers=service.admin)
     assert api.headers["x-content-type-options"] == "nosniff"
