@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.heatmap import RAMP, Heatmap, Span, runs
+from scheduler.heatmap import RAMP, Heatmap, Scale, Span, runs
 from scheduler.timeline import format_utc, to_local
 
 WIDTH = 1100  # the drawing's units; the page scales it to the width it has
@@ -89,7 +89,8 @@ def chart(picture: Heatmap) -> dict[str, Any]:
         "height": height,
         "label_w": LABEL_W,
         "axis_h": AXIS_H,
-        "top": top,
+        "day_y": DAY_Y,
+        "hour_y": HOUR_Y,
         "rows": [
             {"region": region, "zone": zone, "y": y_of(r) + ROW_H / 2}
             for r, (region, zone) in enumerate(zip(picture.regions, picture.zones, strict=True))
@@ -98,10 +99,11 @@ def chart(picture: Heatmap) -> dict[str, Any]:
         "nights": nights,
         "night_line_h": NIGHT_LINE_H,
         "overlays": overlays,
+        "shaded": OVERLAYS,
         "track": track,
         "numbers": {bar["id"]: bar["number"] for bar in track},
         "ticks": _ticks(picture, x_of, cell_w),
-        "key": _key(picture),
+        "key": _key(scale),
     }
 
 
@@ -163,9 +165,8 @@ def _ticks(picture: Heatmap, x_of: Callable[[datetime], float], cell_w: float) -
     return ticks
 
 
-def _key(picture: Heatmap) -> dict[str, Any]:
+def _key(scale: Scale) -> dict[str, Any]:
     """The colour key: the ramp's stops, and the values worth naming along it (as many as fit)."""
-    scale = picture.scale
     ticks: list[dict[str, Any]] = []
     for value in scale.ticks():
         x = round(scale.position(value) * KEY_W, 1)

@@ -62,8 +62,8 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 class RateLimiter:
     """A token bucket per key (a bearer token, a client's address), in this process.
 
-    At most ``max_keys`` buckets are kept: past that, the full ones (idle long enough to have
-    refilled) are dropped, then the longest idle, so unknown keys cannot fill the memory.
+    At most ``max_keys`` buckets are kept: past that, the longest idle are dropped (a bucket idle
+    that long has refilled, or nearly), so unknown keys cannot fill the memory.
     """
 
     def __init__(
@@ -85,16 +85,8 @@ class RateLimiter:
                 self._buckets[key] = (tokens, now)
                 raise TooManyRequests(f"more than {self.capacity:.0f} {self.what}")
             self._buckets[key] = (tokens - 1, now)  # last in the dict: the most recently used
-            if len(self._buckets) > self.max_keys:
-                self._evict(now)
-
-    def _evict(self, now: float) -> None:
-        refill_s = self.capacity / self.rate if self.rate > 0 else float("inf")
-        for key, (_, since) in list(self._buckets.items()):
-            if now - since >= refill_s:
-                del self._buckets[key]
-        while len(self._buckets) > self.max_keys:
-            del self._buckets[next(iter(self._buckets))]  # the longest idle
+            while len(self._buckets) > self.max_keys:
+                del self._buckets[next(iter(self._buckets))]  # first in the dict: the longest idle
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -160,13 +152,18 @@ BearerToken = Annotated[str | None, Depends(bearer_token)]
 P = TypeVar("P", bound=Principal)
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, as rate limits per address count it."""
+    return request.client.host if request.client else ""
+
+
 def counted(auth: Auth, request: Request, token: str | None, tell: Callable[[], P]) -> P:
     """Who ``tell`` says calls, counted against the token's rate limit once the token is known to be
     valid; an invalid or missing token is counted against the caller's address instead."""
     try:
         principal = tell()
     except Unauthorized:
-        auth.strangers.take(request.client.host if request.client else "")
+        auth.strangers.take(client_address(request))
         raise
     auth.limiter.take(token_hash(token or ""))
     return principal

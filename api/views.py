@@ -66,7 +66,8 @@ def objectable(problem: Problem, version: Version, stakeholder: Stakeholder | No
 
 
 def example_end(problem: Problem, version: Version, stakeholder: Stakeholder | None) -> str:
-    """The "to" field's example: two hours after the first window, where the stakeholder is."""
+    """The "to" field's example: the first window's length and a slot after it ends, in the zone of
+    the stakeholder's first region (else the plan's first region)."""
     first = min(version.windows, key=lambda window: window.start, default=None)
     if first is None:
         return "e.g. " + format_local(problem.now, problem.regions[0].timezone)

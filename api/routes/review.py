@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import views
-from api.deps import Auth, AuthDep, RuntimeDep, SessionDep
+from api.deps import Auth, AuthDep, RuntimeDep, SessionDep, client_address
 from api.errors import ApiError, Forbidden, TooManyRequests, Unauthorized
 from api.models import ChangeRow
 from api.principals import Admin, Principal, StakeholderRef
@@ -183,9 +183,8 @@ def sign_in(page: PageDep, plan: str, token: Annotated[str, Form()] = "") -> Res
     address, and never with the admin token (the admin uses the API)."""
     if not _same_origin(page.request):
         return sign_in_page(page, plan, "refused: the form did not come from this page", 403)
-    address = page.request.client.host if page.request.client else ""
     try:
-        page.auth.sign_ins.take(address)
+        page.auth.sign_ins.take(client_address(page.request))
     except TooManyRequests as slow_down:
         response = sign_in_page(page, plan, f"{slow_down.detail}: wait a minute", 429)
         response.headers["Retry-After"] = "60"
