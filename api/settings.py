@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import PositiveInt, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.schema import Duration
@@ -25,11 +25,16 @@ class Settings(BaseSettings):
     poll_s: float = 0.5  # how often the solver looks for work left by other processes
     # Lead times of a webhook's reminders before a window starts, unless it names its own.
     reminders: list[Duration] = [timedelta(hours=24), timedelta(hours=1)]
-    webhook_timeout_s: float = 10.0  # how long a receiver may take to answer
+    webhook_timeout_s: float = 5.0  # how long a receiver may take to connect, and then to answer
     webhook_retry_s: float = 30.0  # the wait after a first failed delivery, doubled after each failure
     webhook_max_attempts: int = 10  # then the message is marked failed (after about 8.5 hours)
     webhooks: bool = True  # send webhook messages and reminders from this process
     webhook_poll_s: float = 5.0  # how often due messages and reminders are looked for
+    webhook_concurrency: PositiveInt = 8  # messages sent at once by this process
+    webhook_per_host: PositiveInt = 2  # of which at most this many to one host and port
+    # Allow webhooks to loopback, private and link-local addresses (on-premises receivers).
+    webhook_private_targets: bool = False
+    webhooks_per_stakeholder: PositiveInt = 10  # active webhooks per stakeholder and plan; then 409
     # Where clients reach the service: the links in webhook messages, calendar feeds and feed URLs.
     public_url: str = "http://127.0.0.1:8000"
     # Where announced windows of requests with ``silence`` matchers get their silences, unless a plan names its own.

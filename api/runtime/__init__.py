@@ -48,6 +48,9 @@ class Runtime:
             retry_s=settings.webhook_retry_s,
             max_attempts=settings.webhook_max_attempts,
             links=links,
+            concurrency=settings.webhook_concurrency,
+            per_host=settings.webhook_per_host,
+            private_targets=settings.webhook_private_targets,
             clock=clock,
         )
         # The messages a solve writes go out at once, not at the courier's next poll.

@@ -4,14 +4,22 @@ sends the Alertmanager silences the solver wrote (``api/runtime/silencer.py``).
 Messages follow the Standard Webhooks convention (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``: HMAC-SHA256 with the webhook's ``whsec_`` secret). A message is sent until a
 2xx answer, retried with exponential backoff, and every attempt is logged.
+
+Messages are sent side by side by a pool of ``concurrency`` threads, at most ``per_host`` at a time
+to one host and port, so a receiver that hangs holds up only its own messages. Each goes only to an
+address ``api/runtime/targets.py`` allows; the delivery log says "unreachable" for a target that
+could not be reached or was refused, and only the server's log says why.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx
@@ -24,6 +32,7 @@ from api.links import Links
 from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
 from api.runtime.background import Background
 from api.runtime.silencer import Silencer
+from api.runtime.targets import Refused, host_of, pinned
 from api.services.webhooks import Solved, enqueue_reminders
 
 log = logging.getLogger("negotiator.webhooks")
@@ -63,6 +72,9 @@ class Courier(Background):
         retry_s: float,
         max_attempts: int,
         links: Links,
+        concurrency: int = 8,
+        per_host: int = 2,
+        private_targets: bool = False,
         clock: Clock = utcnow,
     ) -> None:
         super().__init__(poll_s=poll_s, log=log)
@@ -73,7 +85,15 @@ class Courier(Background):
         self.max_attempts = max_attempts
         self.links = links
         self.clock = clock
-        self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+        self.per_host = per_host
+        self.private_targets = private_targets
+        self._client = httpx.Client(
+            timeout=timeout_s, follow_redirects=False, limits=httpx.Limits(max_connections=concurrency + 2)
+        )
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="negotiator-send")
+        self._guard = threading.Lock()
+        self._sending: set[int] = set()  # deliveries in the pool
+        self._busy: Counter[str] = Counter()  # deliveries in the pool per host
         self.silencer = Silencer(
             sessions,
             self._client,
@@ -89,6 +109,7 @@ class Courier(Background):
 
     def stop(self, timeout_s: float | None = None) -> None:
         super().stop(self.timeout_s + 5 if timeout_s is None else timeout_s)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     def remind(self) -> None:
@@ -104,17 +125,51 @@ class Courier(Background):
                     session.commit()
 
     def send_due(self) -> int:
-        """Send every message whose time has come; how many were delivered."""
+        """Hand every message whose time has come to the pool, within the per-host limit; how many."""
         with self.sessions() as session:
-            due = session.scalars(
-                select(DeliveryRow.id)
+            due = session.execute(
+                select(DeliveryRow.id, WebhookRow.url)
+                .join(WebhookRow, WebhookRow.id == DeliveryRow.webhook_id)
                 .where(
                     DeliveryRow.status == "pending",
                     or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= self.clock()),
                 )
                 .order_by(DeliveryRow.id)
             ).all()
-        return sum(self._send(delivery_id) for delivery_id in due if not self.stopping)
+        started = 0
+        for delivery_id, url in due:
+            host = host_of(url)
+            with self._guard:
+                if self.stopping or delivery_id in self._sending or self._busy[host] >= self.per_host:
+                    continue
+                self._sending.add(delivery_id)
+                self._busy[host] += 1
+            self._pool.submit(self._sending_one, delivery_id, host)
+            started += 1
+        return started
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Whether the pool emptied within ``timeout_s`` (for tests and benchmarks)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._guard:
+                if not self._sending:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def _sending_one(self, delivery_id: int, host: str) -> None:
+        try:
+            self._send(delivery_id)
+        except Exception:
+            log.exception("delivery %s: sending failed", delivery_id)
+        finally:
+            with self._guard:
+                self._sending.discard(delivery_id)
+                self._busy[host] -= 1
+                if not self._busy[host]:
+                    del self._busy[host]
+            self.wake.set()  # the host's next message, if one waits
 
     def _send(self, delivery_id: int) -> bool:
         with self.sessions() as session:
@@ -136,12 +191,15 @@ class Courier(Background):
             status_code, error = None, None
             started = time.monotonic()
             try:
-                response = self._client.post(
-                    webhook.url, content=body, headers=signed_headers(webhook.secret, delivery.message_id, body, at)
-                )
+                target = pinned(webhook.url, private_ok=self.private_targets)
+                headers = signed_headers(webhook.secret, delivery.message_id, body, at) | target.headers
+                response = self._client.post(target.url, content=body, headers=headers, extensions=target.extensions)
                 status_code = response.status_code
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
+            except (Refused, httpx.HTTPError) as failure:
+                error = "unreachable"  # what failed, and where, would tell a prober which ports are open
+                log.warning(
+                    "webhook %s of plan %s: %s: %s", webhook.id, webhook.plan_id, type(failure).__name__, failure
+                )
             duration_ms = int((time.monotonic() - started) * 1000)
             delivered = status_code is not None and 200 <= status_code < 300
             delivery.attempts += 1

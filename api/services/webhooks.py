@@ -13,20 +13,23 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.db import unit_of_work, utcnow
-from api.errors import Forbidden, NotFound
+from api.errors import Conflict, Forbidden, NotFound
 from api.links import Links
 from api.models import DeliveryAttemptRow, DeliveryRow, WebhookRow
 from api.principals import Principal, StakeholderRef, owner
+from api.runtime.targets import literal, public
 from api.services import audit
 from api.services.plans import get_plan_or_raise
 from scheduler.authority import concerns
 from scheduler.domain import Problem, Version
+from scheduler.errors import ScenarioError
 from scheduler.notices import WindowChange, changes_between, reminders_due
 from scheduler.report import window_json
 from scheduler.timeline import SlotGrid, format_duration, format_utc
@@ -50,11 +53,20 @@ def create(
     """Register a URL for a stakeholder (reminders: the server's lead times unless it names its own);
     its signing secret is made here and shown once."""
     get_plan_or_raise(session, plan_id=plan_id)
+    settings = runtime.settings
+    host = literal(urlsplit(url).hostname or "")
+    if host is not None and not settings.webhook_private_targets and not public(host):
+        raise ScenarioError("url", f"{host} is not a public address, and this server sends webhooks only to those")
     if reminders is None:
-        reminders = runtime.settings.reminders
+        reminders = settings.reminders
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     minutes = sorted({int(lead.total_seconds() // 60) for lead in reminders}, reverse=True)
     with runtime.locks.writing(session, plan_id):
+        if len(list_webhooks(session, plan_id=plan_id, stakeholder=by.id)) >= settings.webhooks_per_stakeholder:
+            raise Conflict(
+                f"you have {settings.webhooks_per_stakeholder} webhooks in this plan, the most a stakeholder may: "
+                "delete one before adding another"
+            )
         webhook = WebhookRow(plan_id=plan_id, stakeholder=by.id, url=url, secret=secret, reminders=minutes)
         session.add(webhook)
         session.flush()

@@ -159,6 +159,7 @@ def start(backend: str) -> Start:
             "webhook_poll_s": 0.05,
             "webhook_retry_s": 0.05,
             "webhook_timeout_s": 5.0,
+            "webhook_private_targets": True,  # the receivers are on 127.0.0.1
             "public_url": "http://test",  # where the in-process client reaches the app
         }
         app = create_app(Settings(**{**settings, **overrides}), clock=clock)

@@ -49,7 +49,12 @@ def ok(result: Result) -> str:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running service on a free port; its base URL."""
     database = tmp_path_factory.mktemp("server") / "c.db"
-    settings = {"database_url": f"sqlite:///{database}", "admin_token": ADMIN_TOKEN, "poll_s": 0.05}
+    settings = {
+        "database_url": f"sqlite:///{database}",
+        "admin_token": ADMIN_TOKEN,
+        "poll_s": 0.05,
+        "webhook_private_targets": True,  # the receivers are on 127.0.0.1
+    }
     with serving(lambda base: create_app(Settings(**settings, public_url=base))) as base:
         yield base
 
