@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from api.app import create_app
 from api.db import Clock, utcnow
 from api.settings import Settings
+from tests.receiver import Receiver, receiving
 
 ADMIN_TOKEN = "admin-secret"
 POSTGRES_ENV = "NEGOTIATOR_TEST_DATABASE_URL"
@@ -178,4 +179,11 @@ def start(backend: str) -> Start:
 async def service(start: Start) -> AsyncIterator[Service]:
     """The app with its background solver, on the test's database."""
     async with start() as running:
+        yield running
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1, for the duration of the test."""
+    with receiving() as running:
         yield running

@@ -16,18 +16,12 @@ import pytest
 from api.runtime.targets import Refused, pinned, public
 from tests.api.test_app import post_change, problem, soft_objection
 from tests.api.test_webhooks import deliveries, opened_plan, register
-from tests.receiver import Receiver, receiving
+from tests.receiver import Receiver
 
 if TYPE_CHECKING:
     from tests.api.conftest import Start
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as running:
-        yield running
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,18 +21,12 @@ from api.services.webhooks import enqueue_versions
 from tests.api.conftest import HandClock
 from tests.api.test_app import plan_scenario, post_change, problem, soft_objection
 from tests.factories import make_request
-from tests.receiver import Receiver, receiving
+from tests.receiver import Receiver
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service, Start
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as running:
-        yield running
 
 
 async def register(service: Service, plan: str, headers: dict[str, str], **body: Any) -> dict[str, Any]:
