@@ -27,6 +27,7 @@ from api.limits import BodyLimit
 from api.migrate import upgrade
 from api.routes import audit, calendars, changes, feeds, gates, health, plans, review, tokens, versions, webhooks
 from api.runtime import Runtime
+from api.services.audit import key_old_logs
 from api.services.tokens import admin_token_hash
 from api.settings import Settings
 
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         upgrade(runtime.engine)
+        with runtime.sessions() as session, session.begin():
+            key_old_logs(session)
         auth.admin_hashes.append(admin_token_hash(settings, runtime.sessions))
         runtime.start()
         yield

@@ -41,8 +41,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=WORKERS // 2, max_overflow=WORKERS)
 
 
-def make_sessions(engine: Engine) -> sessionmaker[Any]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessions(engine: Engine, *, audit_key: bytes | None = None) -> sessionmaker[Any]:
+    """Sessions on ``engine``; those that write or check the audit log carry its key."""
+    return sessionmaker(engine, expire_on_commit=False, info={"audit_key": audit_key})
 
 
 P = ParamSpec("P")

@@ -34,7 +34,7 @@ from api.errors import Forbidden, TooManyRequests, Unauthorized
 from api.principals import Admin, Principal, StakeholderRef
 from api.runtime import Runtime
 from api.services import changes
-from api.services.tokens import authenticate, token_exists, token_hash
+from api.services.tokens import Use, authenticate, token_exists, token_hash
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -109,15 +109,16 @@ class Auth:
         digest = token_hash(token) if token is not None else ""
         return token is not None and any(hmac.compare_digest(digest, known) for known in self.admin_hashes)
 
-    def principal(self, plan_id: str, token: str | None, *, gate: bool = False) -> Principal:
+    def principal(self, plan_id: str, token: str | None, *, use: Use = "api") -> Principal:
         """The admin, or the plan's stakeholder the token belongs to; Unauthorized otherwise.
 
-        A token that only reads gates is refused (403) unless ``gate``.
+        A token that only reads gates is refused (403) unless ``use`` is a gate; the page takes
+        only its own sessions, and never the admin token.
         """
-        if self.is_admin(token):
+        if use != "page" and self.is_admin(token):
             return Admin()
         with self.sessions() as session:
-            return StakeholderRef(plan_id, authenticate(session, plan_id=plan_id, token=token, gate=gate))
+            return StakeholderRef(plan_id, authenticate(session, plan_id=plan_id, token=token, use=use))
 
     def admin(self, token: str | None) -> Admin:
         """The admin; 401 for no token or an unknown one, 403 for a stakeholder's."""
@@ -179,7 +180,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 def gate_reader(plan: str, token: BearerToken, auth: AuthDep, request: Request) -> Principal:
     """Who reads a deploy gate of ``plan``: as ``CurrentPrincipal``, and tokens that only read gates."""
-    return counted(auth, request, token, lambda: auth.principal(plan, token, gate=True))
+    return counted(auth, request, token, lambda: auth.principal(plan, token, use="gate"))
 
 
 GateReader = Annotated[Principal, Depends(gate_reader)]

@@ -14,7 +14,7 @@ from api.db import utcnow
 # A plan's clock: "live", the server's; "scenario", a rehearsal on the scenario's own clock and ``at``.
 PlanClock = Literal["live", "scenario"]
 # What a stakeholder's token may do: all their stakeholder may, or only read deploy gates (for pipelines).
-TokenUse = Literal["all", "gate"]
+TokenUse = Literal["all", "gate", "page"]  # "page": a review page's signed-in session
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -97,7 +97,7 @@ class VersionRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only and hash-chained: each entry carries the hash of the one before it in its plan."""
+    """Append-only and chained: each entry carries the keyed hash of the one before it in its plan."""
 
     __tablename__ = "audit"
     __table_args__ = (UniqueConstraint("plan_id", "seq"),)
@@ -111,6 +111,19 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column()
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """Where a plan's audit chain ends: its length and last hash, keyed, so that entries deleted
+    from the end, or the whole log, are found. ``mac`` is None only for a chain written before the
+    audit key, until the server keys it at start."""
+
+    __tablename__ = "audit_heads"
+
+    plan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class IdempotentReplyRow(Base):

@@ -18,8 +18,13 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///negotiator.db"
     admin_token: str | None = None  # a fresh server without one makes one and prints it once
+    # The key of the audit log's hashes; without one, the key file next to the SQLite database (or
+    # ./negotiator-audit.key), made at the first start. Several servers need the same key.
+    audit_key: str | None = None
     time_limit_s: float = 10.0  # the optimizer's limit per version
     rate_limit_per_minute: int = 600  # requests per token per minute, per server process
+    # A plan's slots × regions × requests at most (5 times the biggest shipped scenario); then 422.
+    max_problem_cells: PositiveInt = 2_000_000
     max_body_bytes: int = 1_048_576  # a longer request body is refused with 413 before anything else
     solver: bool = True  # run the background solver in this process
     poll_s: float = 0.5  # how often the solver looks for work left by other processes

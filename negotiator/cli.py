@@ -317,20 +317,27 @@ def audit_verify(
     ] = None,
     plan: Annotated[str | None, typer.Option(help="Only this plan's log.")] = None,
 ) -> None:
-    """Check every hash link of the audit log: exit 1 and name each entry that was rewritten."""
+    """Check the audit log with the server's audit key: every keyed link, each plan's head (entries
+    deleted from the end, a log deleted whole) and the changes table both ways. Exit 1 and name
+    each break."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.db import make_engine, make_sessions
-    from api.services.audit import verify
+    from api.services.audit import load_key, verify
     from api.settings import Settings
 
-    url = _existing_database(database or Settings().database_url)
+    settings = Settings()
+    url = _existing_database(database or settings.database_url)
+    try:
+        key = load_key(settings.model_copy(update={"database_url": url}), create=False)
+    except LookupError as error:
+        raise _invalid(str(error)) from None
     try:
         engine = make_engine(url)
     except SQLAlchemyError as error:
         raise _invalid(f"--database {url}: {error}") from None
     try:
-        with make_sessions(engine)() as session:
+        with make_sessions(engine, audit_key=key)() as session:
             problems = verify(session, plan_id=plan)
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]

@@ -15,6 +15,6 @@ router = APIRouter()
 
 
 @router.get("/v1/plans/{plan}/audit", responses=PROBLEMS, response_model=AuditRead)
-def read_audit(plan: str, _: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+def read_audit(plan: str, by: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     """The plan's audit log, hash-chained; ``intact`` says whether every link checks out."""
-    return audit.log_json(session, plan_id=plan)
+    return audit.log_json(session, plan_id=plan, by=by)

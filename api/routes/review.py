@@ -2,9 +2,11 @@
 proposed schedule and, with the authority, object or approve through forms checked by the same
 rules as the API.
 
-Signing in keeps the token in an HttpOnly, SameSite=Strict cookie scoped to the plan's path. Every
-form carries a CSRF token derived from it (HMAC), and a cross-site Origin or Sec-Fetch-Site is
-refused, so another site can neither read nor forge a stakeholder's forms.
+Signing in with a stakeholder's token opens a session of the page's own (``tokens.open_page_session``):
+the HttpOnly, SameSite=Strict cookie scoped to the plan's path holds the session, never the bearer
+token, and signing out ends it on the server. Every form carries a CSRF token derived from the
+session (HMAC), and a cross-site Origin or Sec-Fetch-Site is refused, so another site can neither
+read nor forge a stakeholder's forms.
 """
 
 # No "from __future__ import annotations": FastAPI must see the Annotated dependencies.
@@ -26,14 +28,14 @@ from api import views
 from api.deps import Auth, AuthDep, RuntimeDep, SessionDep, client_address
 from api.errors import ApiError, Forbidden, TooManyRequests, Unauthorized
 from api.models import ChangeRow
-from api.principals import Admin, Principal, StakeholderRef
+from api.principals import Admin, StakeholderRef
 from api.runtime import Runtime
-from api.services import changes, plans, versions
+from api.services import changes, plans, tokens, versions
 from scheduler.authority import may
 from scheduler.errors import ScenarioError
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
-COOKIE = "negotiator_token"
+COOKIE = "negotiator_session"
 Token = Annotated[str | None, Cookie(alias=COOKIE)]
 
 # The page's routes (not part of the JSON API's OpenAPI document).
@@ -43,7 +45,7 @@ templates.env.filters["number"] = lambda value: f"{value:,.0f}"
 
 
 def csrf_token(token: str, plan_id: str) -> str:
-    """The form token of a signed-in stakeholder: only someone holding the cookie's token can make it."""
+    """The form token of a signed-in page: only someone holding the cookie's session can make it."""
     return hmac.new(token.encode(), f"csrf:{plan_id}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -73,9 +75,10 @@ async def page_request(request: Request, session: SessionDep, runtime: RuntimeDe
 PageDep = Annotated[Page, Depends(page_request)]
 
 
-def who(page: Page, plan_id: str, token: str | None) -> Principal:
-    """Who is signed in to this plan (a stakeholder, or the admin), of a plan that exists."""
-    by = page.auth.principal(plan_id, token)
+def who(page: Page, plan_id: str, session_token: str | None) -> StakeholderRef:
+    """The stakeholder whose page session this is, of a plan that exists."""
+    by = page.auth.principal(plan_id, session_token, use="page")
+    assert isinstance(by, StakeholderRef)  # the page never takes the admin token
     plans.get_plan_or_raise(page.session, plan_id=plan_id)
     return by
 
@@ -88,7 +91,7 @@ def sign_in_page(page: Page, plan_id: str, error: str | None = None, status: int
 def review_page(
     page: Page,
     plan_id: str,
-    by: Principal,
+    by: StakeholderRef,
     token: str,
     *,
     message: str | None = None,
@@ -109,12 +112,12 @@ def review_page(
         return templates.TemplateResponse(page.request, "solving.html", waiting, status_code=status)
     if change_id in shown:
         message = views.change_message(shown[change_id])
-    stakeholder = history.problem.stakeholder_by_id.get(by.id) if isinstance(by, StakeholderRef) else None
+    stakeholder = history.problem.stakeholder_by_id.get(by.id)
     context: dict[str, Any] = {
         "plan": plan_id,
         "name": history.scenario,
         "by": by.actor,
-        "role": stakeholder.role if stakeholder else "admin",
+        "role": stakeholder.role if stakeholder else "",
         "csrf": csrf_token(token, plan_id),
         "message": message,
         "typed": typed or {},
@@ -140,8 +143,6 @@ def submit(
             page, plan_id, by, token, message="refused: the form did not come from this page", status=403
         )
     try:
-        if isinstance(by, Admin):
-            raise Forbidden("the admin manages plans; changes come from stakeholders")
         if step["action"] == "approve":
             versions.approve_check(page.session, plan_id=plan_id, number=step["version"])
         change = changes.record_change(page.session, page.runtime, plan_id=plan_id, by=by.id, step=step)
@@ -191,16 +192,19 @@ def sign_in(page: PageDep, plan: str, token: Annotated[str, Form()] = "") -> Res
         return response
     token = token.strip()
     try:
-        if isinstance(who(page, plan, token), Admin):
+        by = page.auth.principal(plan, token)
+        plans.get_plan_or_raise(page.session, plan_id=plan)
+        if isinstance(by, Admin):
             return sign_in_page(page, plan, "the admin token does not sign in here: use a stakeholder's token", 403)
     except Unauthorized:
         return sign_in_page(page, plan, "this token is not valid for this plan", 401)
     except Forbidden as refused:  # a token that only reads deploy gates
         return sign_in_page(page, plan, refused.detail, 403)
+    opened = tokens.open_page_session(page.session, plan_id=plan, stakeholder=by.id)
     response = RedirectResponse(f"/plans/{plan}", status_code=303)
     response.set_cookie(
         COOKIE,
-        token,
+        opened,
         path=f"/plans/{plan}",
         httponly=True,
         samesite="strict",
@@ -210,7 +214,10 @@ def sign_in(page: PageDep, plan: str, token: Annotated[str, Form()] = "") -> Res
 
 
 @router.post("/plans/{plan}/sign-out")
-def sign_out(plan: str) -> Response:
+def sign_out(page: PageDep, plan: str, token: Token = None) -> Response:
+    """End the page's session, on the server as in the browser."""
+    if token:
+        tokens.close_page_session(page.session, token=token)
     response = RedirectResponse(f"/plans/{plan}", status_code=303)
     response.delete_cookie(COOKIE, path=f"/plans/{plan}")
     return response

@@ -16,6 +16,7 @@ from api.runtime.courier import Courier
 from api.runtime.locks import Locks
 from api.runtime.solver import Solver
 from api.runtime.states import Plans
+from api.services.audit import load_key
 from api.settings import Settings
 
 
@@ -37,7 +38,7 @@ class Runtime:
         """Everything wired together; nothing runs until ``start``."""
         engine = make_engine(settings.database_url)
         links = Links(settings.public_url)
-        sessions = make_sessions(engine)
+        sessions = make_sessions(engine, audit_key=load_key(settings, create=True))
         locks = Locks(engine)
         plans = Plans(sessions, time_limit_s=settings.time_limit_s, clock=clock)
         courier = Courier(

@@ -21,7 +21,7 @@ from api.db import unit_of_work
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.models import ChangeRow, IdempotentReplyRow
 from api.services import audit
-from api.services.plans import get_plan_or_raise
+from api.services.plans import check_size, get_plan_or_raise
 from api.services.tokens import token_hash
 from api.services.versions import approve_check
 from scheduler.authority import may
@@ -149,6 +149,8 @@ def check_change(
     if "at" in step:
         check_clock(trial.problem, clock=plan.clock, by=by)
     parsed = load_step(step, index=0, problem=trial.problem)
+    if step["action"] == "submit":
+        check_size(trial.problem, runtime.settings.max_problem_cells, more_requests=1)
     if parsed.at is not None:
         grid = trial.problem.grid
         if not grid.start <= parsed.at <= grid.end:

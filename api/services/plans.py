@@ -12,6 +12,8 @@ from api.db import unit_of_work
 from api.errors import NotFound
 from api.models import ChangeRow, PlanClock, PlanRow, TokenRow, VersionRow
 from api.services import audit
+from scheduler.domain import Problem
+from scheduler.errors import ScenarioError
 from scheduler.scenario import load_data
 from scheduler.timeline import format_utc
 
@@ -33,6 +35,7 @@ def create_plan(
         steps = [{key: value for key, value in step.items() if key != "at"} for step in body.get("negotiation") or []]
         body = {**body, "now": format_utc(now), "negotiation": steps}
     scenario = load_data(body)
+    check_size(scenario.problem, runtime.settings.max_problem_cells)
     plan_id = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
     session.add(
         PlanRow(
@@ -62,6 +65,28 @@ def create_plan(
             )
     runtime.changed()
     return plan_id
+
+
+def check_size(problem: Problem, budget: int, *, more_requests: int = 0) -> None:
+    """Refuse a plan too big for this server to solve in its time limit (422 naming the field to
+    shrink): slots × regions × requests (each occurrence of a recurring one) above ``budget``."""
+    slots, regions = problem.grid.count, len(problem.regions)
+    requests = len(problem.occurrences) + more_requests
+    cells = slots * regions * requests
+    if cells <= budget:
+        return
+    field, advice = (
+        ("horizon.slot_minutes", "a shorter horizon or longer slots")
+        if slots >= max(regions, requests)
+        else ("requests", "fewer requests in one plan")
+        if requests >= regions
+        else ("regions", "fewer regions")
+    )
+    raise ScenarioError(
+        field,
+        f"the plan is too big to solve here: {slots:,} slots × {regions} regions × {requests} requests is "
+        f"{cells:,}, more than this server's {budget:,} (NEGOTIATOR_MAX_PROBLEM_CELLS); use {advice}",
+    )
 
 
 @unit_of_work

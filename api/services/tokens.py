@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sys
-from typing import TYPE_CHECKING
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db import unit_of_work
+from api.db import unit_of_work, utcnow
 from api.errors import Forbidden, NotFound, Unauthorized
 from api.models import AdminKeyRow, TokenRow, TokenUse
 from api.services import audit
@@ -69,16 +70,42 @@ def token_exists(session: Session, *, token: str) -> bool:
     return session.scalars(select(TokenRow.id).where(TokenRow.token_hash == token_hash(token))).first() is not None
 
 
-def authenticate(session: Session, *, plan_id: str, token: str | None, gate: bool = False) -> str:
-    """The stakeholder a token belongs to, for this plan only; a gate token only where ``gate``."""
+Use = Literal["api", "gate", "page"]  # what a token is shown for: the API, a deploy gate, the review page
+PAGE_SESSION = timedelta(hours=12)  # how long a review page stays signed in
+
+
+def authenticate(session: Session, *, plan_id: str, token: str | None, use: Use = "api") -> str:
+    """The stakeholder a token belongs to, for this plan only. A gate token reads only gates, and
+    the page takes only its own sessions (the cookie never holds a bearer token)."""
     if not token:
         raise Unauthorized("send Authorization: Bearer TOKEN")
     row = session.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).first()
     if row is None or row.plan_id != plan_id:
         raise Unauthorized("this token is not valid for this plan")
-    if row.use == "gate" and not gate:
+    if (row.use == "page") != (use == "page"):
+        raise Unauthorized("this token is not valid here")
+    if row.use == "page" and row.created_at.replace(tzinfo=UTC) < utcnow() - PAGE_SESSION:
+        raise Unauthorized("this session has expired")
+    if row.use == "gate" and use != "gate":
         raise Forbidden(f"this token only reads deploy gates: GET /v1/plans/{plan_id}/gate?request=ID")
     return row.stakeholder
+
+
+@unit_of_work
+def open_page_session(session: Session, *, plan_id: str, stakeholder: str) -> str:
+    """A signed-in review page's session for a stakeholder: a token of its own, kept as a hash,
+    ending at sign-out, after ``PAGE_SESSION``, or when the admin revokes the stakeholder's tokens."""
+    expired = utcnow() - PAGE_SESSION
+    session.execute(delete(TokenRow).where(TokenRow.use == "page", TokenRow.created_at < expired))
+    token = secrets.token_urlsafe(32)
+    session.add(TokenRow(plan_id=plan_id, stakeholder=stakeholder, token_hash=token_hash(token), use="page"))
+    return token
+
+
+@unit_of_work
+def close_page_session(session: Session, *, token: str) -> None:
+    """Sign a review page out: its session no longer signs anything in."""
+    session.execute(delete(TokenRow).where(TokenRow.use == "page", TokenRow.token_hash == token_hash(token)))
 
 
 def admin_token_hash(settings: Settings, sessions: sessionmaker[Session]) -> str:

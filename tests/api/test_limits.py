@@ -120,3 +120,28 @@ async def test_an_error_quotes_only_the_start_of_a_bad_value(service: Service) -
         response = await service.client.post("/v1/plans", json=body, headers=service.admin)
         assert response.status_code == 422
         assert len(response.content) < 3_000, response.text[:200]
+
+
+async def test_a_plan_too_big_to_solve_is_refused_naming_the_field(service: Service) -> None:
+    year = make_scenario(
+        horizon={"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z", "slot_minutes": 1},
+        regions=[make_region(name) for name in ("eu", "us", "asia", "latam")],
+    )
+
+    refused = problem(await service.client.post("/v1/plans", json=year, headers=service.admin), 422)
+
+    assert refused["field"] == "horizon.slot_minutes"
+    assert "525,600 slots × 4 regions × 1 requests" in refused["detail"]
+    assert (await service.client.get("/v1/plans", headers=service.admin)).json() == []  # nothing stored
+
+
+async def test_a_submit_that_makes_the_plan_too_big_is_refused(start: Start) -> None:
+    async with start(max_problem_cells=200) as service:  # the plan is 48 slots × 2 regions × 2 requests
+        plan = await service.create_plan(plan_scenario())
+        boss = await service.token(plan, "boss")
+
+        refused = problem(
+            await service.client.post(f"/v1/plans/{plan}/requests", json=make_request("r3"), headers=boss), 422
+        )
+
+    assert "48 slots × 2 regions × 3 requests is 288, more than this server's 200" in refused["detail"]

@@ -35,6 +35,7 @@ from sqlalchemy import create_engine, func, select, text
 from api.db import make_engine, make_sessions
 from api.models import Base, ChangeRow, VersionRow
 from api.services.audit import verify
+from tests.conftest import TEST_AUDIT_KEY
 from tests.factories import make_objection, make_region, make_request, make_scenario, make_stakeholder
 
 DATABASE_URL = os.environ.get("NEGOTIATOR_TEST_DATABASE_URL", "")
@@ -152,7 +153,7 @@ def database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def sessions(database: str) -> Iterator[Any]:
     engine = make_engine(database)
-    yield make_sessions(engine)
+    yield make_sessions(engine, audit_key=TEST_AUDIT_KEY.encode())
     engine.dispose()
 
 

@@ -6,17 +6,24 @@ secrets stay out of the access log."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
+from sqlalchemy import create_engine, update
+from sqlalchemy.orm import Session
 
 from api.access_log import ACCESS_LOGGER
 from api.app import create_app
 from api.deps import RateLimiter
 from api.errors import TooManyRequests
+from api.models import TokenRow
+from api.routes.review import COOKIE
+from api.services.tokens import PAGE_SESSION, token_hash
 from api.settings import Settings
-from tests.api.test_review import opened_plan
+from tests.api.test_review import opened_plan, signed_in
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service
@@ -122,3 +129,60 @@ def test_feed_secrets_are_not_written_to_the_access_log(start_app: None, caplog:
         access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/v1/feeds/{secret}.ics?x=1", "1.1", 200)
     assert secret not in caplog.text
     assert '"GET /v1/feeds/[secret].ics?x=1 HTTP/1.1" 200' in caplog.text
+
+
+# -- the page's own sessions ---------------------------------------------------------------------
+
+
+async def test_the_cookie_is_a_session_that_signing_out_ends_on_the_server(service: Service) -> None:
+    plan = await opened_plan(service)
+    client, session = await signed_in(service, plan, "boss")
+    stolen = httpx.AsyncClient(transport=service.client._transport, base_url="http://test")
+    stolen.cookies.set(COOKIE, session, path=f"/plans/{plan}")
+    assert 'name="token"' not in (await stolen.get(f"/plans/{plan}")).text  # the cookie signs in ...
+
+    await client.post(f"/plans/{plan}/sign-out")
+
+    after = await stolen.get(f"/plans/{plan}")  # ... until signed out, even where it was copied
+    assert after.status_code == 401
+    assert 'name="token"' in after.text
+
+
+async def test_a_bearer_token_is_not_a_page_session_nor_a_session_a_bearer_token(service: Service) -> None:
+    plan = await opened_plan(service)
+    bearer = await service.token(plan, "boss")
+    _, session = await signed_in(service, plan, "boss")
+    client = httpx.AsyncClient(transport=service.client._transport, base_url="http://test")
+    client.cookies.set(COOKIE, bearer["Authorization"].removeprefix("Bearer "), path=f"/plans/{plan}")
+
+    assert (await client.get(f"/plans/{plan}")).status_code == 401
+    api = await service.client.get(f"/v1/plans/{plan}/versions", headers={"Authorization": f"Bearer {session}"})
+    assert api.status_code == 401
+
+
+async def test_revoking_a_stakeholders_tokens_signs_their_pages_out(service: Service) -> None:
+    plan = await opened_plan(service)
+    client, _ = await signed_in(service, plan, "boss")
+
+    revoked = await service.client.delete(f"/v1/plans/{plan}/stakeholders/boss/tokens", headers=service.admin)
+
+    assert revoked.status_code in (200, 204), revoked.text
+    assert (await client.get(f"/plans/{plan}")).status_code == 401
+
+
+async def test_a_page_session_ends_after_twelve_hours(service: Service) -> None:
+    plan = await opened_plan(service)
+    client, session = await signed_in(service, plan, "boss")
+    engine = create_engine(service.database_url)
+    with Session(engine) as db, db.begin():
+        db.execute(
+            update(TokenRow)
+            .where(TokenRow.token_hash == token_hash(session))
+            .values(created_at=datetime.now(UTC) - PAGE_SESSION - timedelta(minutes=1))
+        )
+    engine.dispose()
+
+    expired = await client.get(f"/plans/{plan}")
+
+    assert expired.status_code == 401
+    assert "sign in again" in expired.text

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def signed_in(service: Service, plan: str, stakeholder: str) -> tuple[httpx.AsyncClient, str]:
-    """A client of its own with the stakeholder signed in to the page; and the token."""
+    """A client of its own with the stakeholder signed in to the page; and the page's session."""
     token = (await service.token(plan, stakeholder))["Authorization"].removeprefix("Bearer ")
     transport = service.client._transport
     client = httpx.AsyncClient(transport=transport, base_url="http://test")
@@ -35,7 +35,9 @@ async def signed_in(service: Service, plan: str, stakeholder: str) -> tuple[http
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
     assert f"Path=/plans/{plan}" in cookie
-    return client, token
+    session = client.cookies[COOKIE]
+    assert session != token  # the cookie is a session of the page's own, not the bearer token
+    return client, session
 
 
 async def opened_plan(service: Service) -> str:
