@@ -123,7 +123,9 @@ def fields_of(entry: AuditRow) -> dict[str, Any]:
 def append(session: Session, *, plan_id: str, actor: str, action: str, detail: dict[str, Any]) -> AuditRow:
     """Add an entry at the end of the plan's chain; the caller holds the plan's write lock."""
     key = _key(session)
-    head = session.get(AuditHeadRow, plan_id)
+    # Read afresh: a session that committed before keeps its objects, and another process may
+    # have appended since (the plan's lock orders the appends, the row lock is a second guard).
+    head = session.get(AuditHeadRow, plan_id, populate_existing=True, with_for_update=True)
     if head is None:
         head = AuditHeadRow(plan_id=plan_id, count=0, hash=GENESIS)
         session.add(head)
