@@ -127,14 +127,15 @@ def append(session: Session, *, plan_id: str, actor: str, action: str, detail: d
     # have appended since (the plan's lock orders the appends, the row lock is a second guard).
     head = session.get(AuditHeadRow, plan_id, populate_existing=True, with_for_update=True)
     if head is None:
-        head = AuditHeadRow(plan_id=plan_id, count=0, hash=GENESIS)
+        head = AuditHeadRow(plan_id=plan_id, count=0, hash=GENESIS, mac="")
         session.add(head)
     at = utcnow().replace(microsecond=0)
     fields = {"plan_id": plan_id, "seq": head.count, "at": at, "actor": actor, "action": action, "detail": detail}
     entry = AuditRow(**fields, previous_hash=head.hash, hash=entry_hash(key, head.hash, **fields))
     session.add(entry)
     head.count, head.hash = head.count + 1, entry.hash
-    head.mac = head_mac(key, head)
+    if head.mac is not None:  # a log that could not be keyed at start stays marked for verify
+        head.mac = head_mac(key, head)
     return entry
 
 
