@@ -37,6 +37,7 @@ def stakeholder_calendar(
     session: Session, runtime: Runtime, *, plan_id: str, stakeholder_id: str, by: Principal
 ) -> bytes:
     """The windows in one stakeholder's scope (theirs to read, an approver's, or the admin's)."""
+    get_plan_or_raise(session, plan_id=plan_id)  # the admin may ask about any plan id
     stakeholders = runtime.plans.scenario(session, plan_id).problem.stakeholder_by_id
     if isinstance(by, StakeholderRef) and by.id != stakeholder_id and not may(stakeholders.get(by.id), "read_others"):
         raise Forbidden("only the stakeholder themselves or an approver may read this feed")

@@ -166,3 +166,10 @@ def test_the_public_address_must_be_an_absolute_http_url() -> None:
         with pytest.raises(ValidationError, match="public_url"):
             Settings(public_url=bad)
     assert Settings(public_url="https://ops.example.com/").public_url == "https://ops.example.com"
+
+
+async def test_the_admin_asking_for_a_stakeholders_calendar_of_no_plan_gets_404(service: Service) -> None:
+    # Found by Schemathesis: it answered 500 (the plan's scenario was looked up before the plan).
+    response = await service.client.get("/v1/plans/0/stakeholders/0/calendar.ics", headers=service.admin)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
