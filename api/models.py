@@ -115,8 +115,8 @@ class AuditRow(Base):
 
 class AuditHeadRow(Base):
     """Where a plan's audit chain ends: its length and last hash, keyed, so that entries deleted
-    from the end, or the whole log, are found. ``mac`` is None only for a chain written before the
-    audit key, until the server keys it at start."""
+    from the end, or the whole log, are found. ``mac`` is None for a chain written before the audit
+    key, until the server keys it at start; it stays None if that chain was no longer intact."""
 
     __tablename__ = "audit_heads"
 

@@ -148,16 +148,6 @@ class Courier(Background):
             started += 1
         return started
 
-    def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """Whether the pool emptied within ``timeout_s`` (for tests and benchmarks)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._guard:
-                if not self._sending:
-                    return True
-            time.sleep(0.01)
-        return False
-
     def _sending_one(self, delivery_id: int, host: str) -> None:
         try:
             self._send(delivery_id)

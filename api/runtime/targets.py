@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -36,10 +36,14 @@ def literal(host: str) -> IPAddress | None:
         return None
 
 
+def _port(parsed: SplitResult) -> int:
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
 def host_of(url: str) -> str:
     """The host and port a URL reaches: the key of the courier's per-host limit."""
     parsed = urlsplit(url)
-    return f"{parsed.hostname}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+    return f"{parsed.hostname}:{_port(parsed)}"
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,8 @@ def pinned(url: str, *, private_ok: bool) -> Pinned:
     """The URL with its host replaced by a checked address of it; ``Refused`` if it has none."""
     parsed = urlsplit(url)
     host = parsed.hostname or ""
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, _port(parsed), type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as failure:
         raise Refused(f"{host} does not resolve: {failure}") from None
     addresses = [ipaddress.ip_address(str(entry[4][0]).split("%")[0]) for entry in found]

@@ -127,7 +127,7 @@ def append(session: Session, *, plan_id: str, actor: str, action: str, detail: d
     # have appended since (the plan's lock orders the appends, the row lock is a second guard).
     head = session.get(AuditHeadRow, plan_id, populate_existing=True, with_for_update=True)
     if head is None:
-        head = AuditHeadRow(plan_id=plan_id, count=0, hash=GENESIS, mac="")
+        head = AuditHeadRow(plan_id=plan_id, count=0, hash=GENESIS, mac="")  # keyed below
         session.add(head)
     at = utcnow().replace(microsecond=0)
     fields = {"plan_id": plan_id, "seq": head.count, "at": at, "actor": actor, "action": action, "detail": detail}
@@ -139,11 +139,10 @@ def append(session: Session, *, plan_id: str, actor: str, action: str, detail: d
     return entry
 
 
-def key_old_logs(session: Session) -> list[str]:
+def key_old_logs(session: Session) -> None:
     """Key the chains written before the audit key (heads without their mark), if they are intact
-    under the unkeyed SHA-256 they were written with; the plans keyed."""
+    under the unkeyed SHA-256 they were written with; the others stay unkeyed, for verify to name."""
     key = _key(session)
-    keyed: list[str] = []
     for head in session.scalars(select(AuditHeadRow).where(AuditHeadRow.mac.is_(None))):
         entries = list(session.scalars(select(AuditRow).where(AuditRow.plan_id == head.plan_id).order_by(AuditRow.seq)))
         previous = GENESIS
@@ -160,8 +159,7 @@ def key_old_logs(session: Session) -> list[str]:
                 previous = entry.hash
             head.count, head.hash = len(entries), previous
             head.mac = head_mac(key, head)
-            keyed.append(head.plan_id)
-    return keyed
+            log.info("plan %s: its audit log is keyed now", head.plan_id)
 
 
 # -- checking ------------------------------------------------------------------------------------

@@ -67,6 +67,13 @@ def create_plan(
     return plan_id
 
 
+SMALLER = {
+    "horizon.slot_minutes": "a shorter horizon or longer slots",
+    "requests": "fewer requests in one plan",
+    "regions": "fewer regions",
+}
+
+
 def check_size(problem: Problem, budget: int, *, more_requests: int = 0) -> None:
     """Refuse a plan too big for this server to solve in its time limit (422 naming the field to
     shrink): slots × regions × requests (each occurrence of a recurring one) above ``budget``."""
@@ -75,17 +82,12 @@ def check_size(problem: Problem, budget: int, *, more_requests: int = 0) -> None
     cells = slots * regions * requests
     if cells <= budget:
         return
-    field, advice = (
-        ("horizon.slot_minutes", "a shorter horizon or longer slots")
-        if slots >= max(regions, requests)
-        else ("requests", "fewer requests in one plan")
-        if requests >= regions
-        else ("regions", "fewer regions")
-    )
+    factors = {"horizon.slot_minutes": slots, "requests": requests, "regions": regions}
+    field = max(factors, key=factors.__getitem__)  # the biggest factor is the one to shrink
     raise ScenarioError(
         field,
         f"the plan is too big to solve here: {slots:,} slots × {regions} regions × {requests} requests is "
-        f"{cells:,}, more than this server's {budget:,} (NEGOTIATOR_MAX_PROBLEM_CELLS); use {advice}",
+        f"{cells:,}, more than this server's {budget:,} (NEGOTIATOR_MAX_PROBLEM_CELLS); use {SMALLER[field]}",
     )
 
 

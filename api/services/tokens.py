@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sys
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import delete, select
@@ -84,7 +84,7 @@ def authenticate(session: Session, *, plan_id: str, token: str | None, use: Use 
         raise Unauthorized("this token is not valid for this plan")
     if (row.use == "page") != (use == "page"):
         raise Unauthorized("this token is not valid here")
-    if row.use == "page" and row.created_at.replace(tzinfo=UTC) < utcnow() - PAGE_SESSION:
+    if row.use == "page" and row.created_at < utcnow() - PAGE_SESSION:
         raise Unauthorized("this session has expired")
     if row.use == "gate" and use != "gate":
         raise Forbidden(f"this token only reads deploy gates: GET /v1/plans/{plan_id}/gate?request=ID")

@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -33,9 +34,14 @@ async def _opened() -> tuple[str, str]:
     return str(plan), str(token)
 
 
-PLAN, _TOKEN = anyio.run(_opened)
-BOSS = {"Authorization": f"Bearer {_TOKEN}"}
-schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)  # reads only the OpenAPI document
+
+
+@pytest.fixture(scope="module")
+def opened() -> tuple[str, dict[str, str]]:
+    """The database migrated, a plan in it, and its approver's headers (once, not at import)."""
+    plan, token = anyio.run(_opened)
+    return plan, {"Authorization": f"Bearer {token}"}
 
 
 def answered_well(case: Any, headers: dict[str, str]) -> None:
@@ -49,13 +55,19 @@ def answered_well(case: Any, headers: dict[str, str]) -> None:
 
 @schema.parametrize()
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_as_the_admin_get_no_5xx_and_problem_json_errors(case: Any) -> None:
+def test_generated_requests_as_the_admin_get_no_5xx_and_problem_json_errors(
+    case: Any, opened: tuple[str, dict[str, str]]
+) -> None:
+    # ``opened`` ran the app's start: the database is migrated and the admin token known.
     answered_well(case, ADMIN)
 
 
 @schema.parametrize()
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_to_a_real_plan_get_no_5xx_and_problem_json_errors(case: Any) -> None:
+def test_generated_requests_to_a_real_plan_get_no_5xx_and_problem_json_errors(
+    case: Any, opened: tuple[str, dict[str, str]]
+) -> None:
+    plan, boss = opened
     if case.path_parameters and "plan" in case.path_parameters:
-        case.path_parameters["plan"] = PLAN
-    answered_well(case, BOSS)
+        case.path_parameters["plan"] = plan
+    answered_well(case, boss)
