@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from pydantic import PositiveInt, field_validator
+from pydantic import PositiveFloat, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.schema import Duration
@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576  # a longer request body is refused with 413 before anything else
     solver: bool = True  # run the background solver in this process
     poll_s: float = 0.5  # how often the solver looks for work left by other processes
+    solver_processes: PositiveInt = 2  # plans solved at once, each in a worker process of its own
+    # A solve (building the model, then at most the time limit's search) still running after this
+    # is stopped: its changes are refused, the plan is unchanged.
+    solve_timeout_s: PositiveFloat = 60.0
     # Lead times of a webhook's reminders before a window starts, unless it names its own.
     reminders: list[Duration] = [timedelta(hours=24), timedelta(hours=1)]
     webhook_timeout_s: float = 5.0  # how long a receiver may take to connect, and then to answer
@@ -49,6 +53,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
         return base_url(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _solve_outlasts_its_search(self) -> Settings:
+        if self.solve_timeout_s <= self.time_limit_s:
+            raise ValueError(
+                f"solve_timeout_s ({self.solve_timeout_s:g}) must exceed time_limit_s ({self.time_limit_s:g}):"
+                " a solve builds its model before the time limit's search"
+            )
+        return self
 
 
 def base_url(value: str) -> str:

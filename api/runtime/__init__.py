@@ -1,6 +1,6 @@
 """What lives as long as the server process: per-plan locks, each plan's negotiation in memory,
-and the two background threads (the solver, the courier). ``Runtime.build`` makes them all;
-``create_app`` owns one and starts and stops it with the app.
+the pool of worker processes that solve, and the two background threads (the solver, the
+courier). ``Runtime.build`` makes them all; ``create_app`` owns one and starts and stops it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from api.db import Clock, make_engine, make_sessions
 from api.links import Links
 from api.runtime.courier import Courier
 from api.runtime.locks import Locks
+from api.runtime.pool import SolvePool
 from api.runtime.solver import Solver
 from api.runtime.states import Plans
 from api.services.audit import load_key
@@ -28,6 +29,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     locks: Locks
+    pool: SolvePool
     plans: Plans
     solver: Solver
     courier: Courier
@@ -40,7 +42,8 @@ class Runtime:
         links = Links(settings.public_url)
         sessions = make_sessions(engine, audit_key=load_key(settings, create=True))
         locks = Locks(engine)
-        plans = Plans(sessions, time_limit_s=settings.time_limit_s, clock=clock)
+        pool = SolvePool(processes=settings.solver_processes, timeout_s=settings.solve_timeout_s)
+        plans = Plans(sessions, pool, time_limit_s=settings.time_limit_s, clock=clock)
         courier = Courier(
             sessions,
             plans.latest,
@@ -59,12 +62,13 @@ class Runtime:
             sessions,
             plans,
             locks,
+            pool,
             links=links,
             alertmanager_url=settings.alertmanager_url,
             poll_s=settings.poll_s,
             recorded=courier.wake.set,
         )
-        return cls(settings, engine, sessions, locks, plans, solver, courier, links)
+        return cls(settings, engine, sessions, locks, pool, plans, solver, courier, links)
 
     def start(self) -> None:
         """Start the threads this process runs (``NEGOTIATOR_SOLVER``, ``NEGOTIATOR_WEBHOOKS``)."""

@@ -1,15 +1,22 @@
-"""The solver's thread: pending changes fold into new versions, one solve per plan at a time.
+"""The solver: pending changes fold into new versions, one solve per plan at a time, several plans
+side by side.
 
-A solve takes the plan's pending changes, applies them to a copy of the plan's negotiation and
-writes the new versions, the changes' outcome and the webhook messages that tell of them in one
-transaction, under the plan's write lock. Only one process solves a plan at a time (``Locks``).
+A round hands each plan that waits to a solving thread, up to the pool's size, so that a big plan
+holds one slot and the others go on. A solve takes the plan's pending changes, has a worker process
+apply them to a copy of the plan's negotiation (``SolvePool``), and writes the new versions, the
+changes' outcome and the webhook messages that tell of them in one transaction, under the plan's
+write lock. Only one process solves a plan at a time (``Locks``). A solve that runs too long is
+stopped and its changes refused; a plan whose solve failed rests a while before the next try.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +26,8 @@ from api.links import Links
 from api.models import ChangeRow, PlanRow, VersionRow
 from api.runtime.background import Background
 from api.runtime.locks import Locks
-from api.runtime.states import Plans, take_in
+from api.runtime.pool import Pending, SolvePool, SolveTimedOut, fold
+from api.runtime.states import Plans
 from api.services import audit, silences, webhooks
 from api.services.webhooks import Solved
 from scheduler.negotiation import StepResult
@@ -30,8 +38,8 @@ log = logging.getLogger("negotiator.solver")
 
 
 class Solver(Background):
-    """Solves plans with pending changes in a background thread of the server process; a solve
-    that failed is retried, its changes staying pending."""
+    """Solves plans with pending changes, several at once; a solve that failed is retried after a
+    rest, its changes staying pending."""
 
     name = "negotiator-solver"
 
@@ -40,6 +48,7 @@ class Solver(Background):
         sessions: sessionmaker[Session],
         plans: Plans,
         locks: Locks,
+        pool: SolvePool,
         *,
         links: Links,
         alertmanager_url: str | None,
@@ -50,27 +59,64 @@ class Solver(Background):
         self.sessions = sessions
         self.plans = plans
         self.locks = locks
+        self.pool = pool
         self.links = links
         self.alertmanager_url = alertmanager_url  # the server's, for plans that name none
         self.recorded = recorded  # called once a solve is stored (with the webhook messages it wrote)
+        self._threads = ThreadPoolExecutor(pool.processes, thread_name_prefix="negotiator-solve")
+        self._busy: set[str] = set()  # plans handed to a solving thread
+        self._resting: dict[str, float] = {}  # plans whose solve failed -> when to try again (monotonic)
+        self._guard = threading.Lock()
 
     def round(self) -> None:
-        self.solve_waiting()
+        """Hand the plans that wait to solving threads, as many as the pool has slots for."""
+        for plan_id in self.waiting():
+            with self._guard:
+                if plan_id in self._busy or self._resting.get(plan_id, 0.0) > time.monotonic():
+                    continue
+                if len(self._busy) >= self.pool.processes:
+                    return
+                self._busy.add(plan_id)
+            self._threads.submit(self._solve_in_turn, plan_id)
+
+    def _solve_in_turn(self, plan_id: str) -> None:
+        try:
+            self.solve(plan_id)
+        except Exception:
+            log.exception("solving plan %s failed; it rests %g s before the next try", plan_id, self.pool.timeout_s)
+            with self._guard:
+                self._resting[plan_id] = time.monotonic() + self.pool.timeout_s
+        else:
+            with self._guard:
+                self._resting.pop(plan_id, None)
+        finally:
+            with self._guard:
+                self._busy.discard(plan_id)
+            self.wake.set()  # changes that came in meanwhile, and plans that waited for the slot
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish the round and the solves under way, and stop."""
+        super().stop(timeout_s)
+        self._threads.shutdown(wait=True)
 
     def waiting(self) -> list[str]:
-        """Plans with pending changes or no version yet."""
+        """Plans with no version yet, then plans with pending changes, the longest waiting first."""
         with self.sessions() as session:
-            pending = set(session.scalars(select(ChangeRow.plan_id).where(ChangeRow.pending).distinct()))
-            unsolved = set(
-                session.scalars(
-                    select(PlanRow.id).where(
-                        ~select(VersionRow.number).where(VersionRow.plan_id == PlanRow.id).exists()
-                    )
-                )
-            )
-        return sorted(pending | unsolved)
+            unsolved = session.scalars(
+                select(PlanRow.id)
+                .where(~select(VersionRow.number).where(VersionRow.plan_id == PlanRow.id).exists())
+                .order_by(PlanRow.created_at)
+            ).all()
+            pending = session.scalars(
+                select(ChangeRow.plan_id)
+                .where(ChangeRow.pending)
+                .group_by(ChangeRow.plan_id)
+                .order_by(func.min(ChangeRow.seq))
+            ).all()
+        return list(dict.fromkeys([*unsolved, *pending]))
 
     def solve_waiting(self) -> None:
+        """Solve every plan that waits, one after the other, in this thread."""
         for plan_id in self.waiting():
             self.solve(plan_id)
 
@@ -95,13 +141,23 @@ class Solver(Background):
             ).all()
             stored = set(session.scalars(select(VersionRow.number).where(VersionRow.plan_id == plan_id)))
             last_batch = session.scalar(select(func.max(ChangeRow.batch)).where(ChangeRow.plan_id == plan_id)) or 0
+        groups = list(_batches(pending))
         # Solve on a copy: requests keep checking new changes against the state meanwhile.
         with state.lock:
             negotiation = state.negotiation.trial()
+        results: list[list[StepResult]] = []
+        try:
+            if groups:
+                negotiation, results = self.pool.run(fold, negotiation, [[Pending.of(c) for c in g] for g in groups])
+        except SolveTimedOut as error:
+            # The plan stays as it was: its changes are refused, so that the next ones can be solved.
+            log.error("plan %s: %s; its %d pending changes are refused", plan_id, error, len(pending))
+            reason = f"{error}; the plan is unchanged"
+            results = [[StepResult(c.seq, c.action, c.by, accepted=False, reason=reason) for c in g] for g in groups]
         outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]] = []
-        for group in _batches(pending):
+        for group, group_results in zip(groups, results, strict=True):
             last_batch += 1
-            outcomes.append((last_batch, group, take_in(negotiation, group)))
+            outcomes.append((last_batch, group, group_results))
         solved = list(zip(negotiation.versions, negotiation.problems, strict=True))
         # Each new version with the one before it, for what changed.
         fresh = [

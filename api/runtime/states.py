@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import Clock
 from api.models import ChangeRow, PlanClock, PlanRow, VersionRow
+from api.runtime.pool import Pending, SolvePool, fold, open_plan
 from api.services.webhooks import Solved
 from scheduler.errors import ScenarioError
-from scheduler.negotiation import Negotiation, Replay, StepResult
+from scheduler.negotiation import Negotiation, Replay
 from scheduler.scenario import Scenario, load_data, load_step
 from scheduler.state import load_negotiation_state, load_problem, load_version
 
@@ -42,8 +43,9 @@ class PlanState:
 class Plans:
     """Every plan's negotiation in this process, brought up to date from the database on demand."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, time_limit_s: float, clock: Clock) -> None:
+    def __init__(self, sessions: sessionmaker[Session], pool: SolvePool, *, time_limit_s: float, clock: Clock) -> None:
         self.sessions = sessions
+        self.pool = pool  # where the first version, and a history without stored states, are solved
         self.time_limit_s = time_limit_s
         self.clock = clock
         self._states: dict[str, PlanState] = {}
@@ -120,7 +122,8 @@ class Plans:
                     state.negotiation, state.batch, state.seq = restored.negotiation, restored.batch, restored.seq
             return state
         if state is None:
-            negotiation = Negotiation.open(
+            negotiation = self.pool.run(
+                open_plan,
                 self.scenario(session, plan_id).problem,
                 time_limit_s=self.time_limit_s,
                 live=self.live(session, plan_id),
@@ -134,10 +137,12 @@ class Plans:
                 .where(ChangeRow.plan_id == plan_id, ChangeRow.batch > state.batch)
                 .order_by(ChangeRow.batch, ChangeRow.seq)
             ).all()
-            for batch in sorted({change.batch for change in applied if change.batch is not None}):
-                take_in(state.negotiation, [change for change in applied if change.batch == batch])
-                state.batch = batch
-                state.seq = max([state.seq] + [change.seq for change in applied if change.batch == batch])
+            batches = sorted({change.batch for change in applied if change.batch is not None})
+            if batches:
+                groups = [[Pending.of(change) for change in applied if change.batch == batch] for batch in batches]
+                state.negotiation, _ = self.pool.run(fold, state.negotiation, groups)
+                state.batch = batches[-1]
+                state.seq = max([state.seq] + [change.seq for change in applied])
         return state
 
     def _restored(self, session: Session, plan_id: str) -> PlanState | None:
@@ -178,29 +183,3 @@ class Plans:
         """Drop the plan's state: the next use rebuilds it from the database."""
         with self._guard:
             self._states.pop(plan_id, None)
-
-
-def take_in(negotiation: Negotiation, changes: list[ChangeRow]) -> list[StepResult]:
-    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan.
-
-    A live plan takes each change at the server's time it was received: that is the version's ``now``.
-    """
-    results: list[StepResult] = []
-    changed: list[int] = []
-    for change in changes:
-        if negotiation.live:
-            negotiation.advance(change.received_at)
-        try:
-            step = load_step(change.step, index=change.seq, problem=negotiation.problem)
-        except ScenarioError as error:
-            results.append(StepResult(change.seq, change.action, change.by, accepted=False, reason=str(error)))
-            continue
-        result, is_change = negotiation.take(step)
-        results.append(result)
-        if is_change:
-            changed.append(len(results) - 1)
-    if changed:
-        version = negotiation.publish()
-        for position in changed:
-            results[position] = replace(results[position], version=version.version)
-    return results

@@ -21,7 +21,6 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from api.models import Base, ChangeRow, TokenRow
-from api.runtime import solver
 from api.services import audit
 from api.services.webhooks import lead_text
 from negotiator import client
@@ -555,16 +554,17 @@ async def test_changes_sent_during_a_solve_fold_into_the_next_version(
     boss = await service.token(plan, "boss")
     await opened(service, plan, boss)
     started, release = threading.Event(), threading.Event()
-    take_in = solver.take_in
+    pool = service.app.state.runtime.pool
+    run = pool.run
 
-    def held(negotiation: Any, changes: list[Any]) -> Any:
-        """The first solve of a change sent over HTTP waits until the test lets it go on."""
-        if not release.is_set() and any(not change.alone for change in changes):
+    def held(work: Any, *args: Any, **kwargs: Any) -> Any:
+        """The first solve after the opening ones (of a change sent over HTTP) waits for the test."""
+        if not release.is_set():
             started.set()
             release.wait(service.wait_s)
-        return take_in(negotiation, changes)
+        return run(work, *args, **kwargs)
 
-    monkeypatch.setattr(solver, "take_in", held)
+    monkeypatch.setattr(pool, "run", held)
     path = f"/v1/plans/{plan}/objections"
     first = await post_change(service, path, soft_objection(), boss)
     assert await anyio.to_thread.run_sync(started.wait, service.wait_s), "the solve did not start"

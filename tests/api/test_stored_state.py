@@ -1,6 +1,6 @@
 """One source of truth: what a server stores is what every server serves, and reading never solves.
 
-Solves are counted by wrapping the engine's ``Planner.solve``, through which every version is made.
+Solves are counted by wrapping the solve pool's ``run``, through which every version is made.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from scheduler.solver import Planner
+from api.runtime.pool import SolvePool
 from tests.api.test_app import plan_scenario, post_change, soft_objection
 from tests.api.test_review import signed_in
 
@@ -25,13 +25,13 @@ VERSIONS = 30
 def solves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per solve any app of the test runs, from now on."""
     counted: list[int] = []
-    solve = Planner.solve
+    run = SolvePool.run
 
-    def counting(self: Planner, *args: Any, **kwargs: Any) -> Any:
+    def counting(self: SolvePool, *args: Any, **kwargs: Any) -> Any:
         counted.append(1)
-        return solve(self, *args, **kwargs)
+        return run(self, *args, **kwargs)
 
-    monkeypatch.setattr(Planner, "solve", counting)
+    monkeypatch.setattr(SolvePool, "run", counting)
     return counted
 
 

@@ -1,0 +1,151 @@
+"""Solves in worker processes, a bounded number at once, each stopped when it runs too long.
+
+Every solve (a plan's first version, or its pending changes folded into the next) runs in a fresh
+process forked from a server that has the engine imported: solves of different plans run side by
+side on the machine's cores, the memory a big solve takes goes back to the system when its process
+ends, and a solve still running after ``timeout_s`` is killed (``SolveTimedOut``). The worker gets
+the negotiation and the changes as plain data and sends back the negotiation that took them in.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any, Protocol, TypeVar
+
+from scheduler.domain import Problem
+from scheduler.errors import ScenarioError
+from scheduler.negotiation import Negotiation, StepResult
+from scheduler.scenario import load_step
+
+log = logging.getLogger("negotiator.solver")
+
+T = TypeVar("T")
+
+# Forked from one server process that imported the engine once (never from the threaded server).
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload([__name__])
+
+
+class SolveFailed(Exception):
+    """A solve's worker raised (its traceback is the message) or died."""
+
+
+class SolveTimedOut(SolveFailed):
+    """A solve ran longer than the server allows and its worker was killed."""
+
+
+class Change(Protocol):
+    """What a solve needs of a stored change."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def by(self) -> str: ...
+    @property
+    def step(self) -> dict[str, Any]: ...
+    @property
+    def received_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A stored change as a worker process receives it."""
+
+    seq: int
+    action: str
+    by: str
+    step: dict[str, Any]
+    received_at: datetime
+
+    @classmethod
+    def of(cls, change: Change) -> Pending:
+        return cls(change.seq, change.action, change.by, dict(change.step), change.received_at)
+
+
+class SolvePool:
+    """Runs solves in worker processes, at most ``processes`` at once."""
+
+    def __init__(self, *, processes: int, timeout_s: float) -> None:
+        self.processes = processes
+        self.timeout_s = timeout_s
+        self._slots = threading.BoundedSemaphore(processes)
+
+    def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work(*args, **kwargs)`` in a worker process of its own; waits for a free slot first."""
+        with self._slots:
+            receiver, sender = _CONTEXT.Pipe(duplex=False)
+            process = _CONTEXT.Process(target=_work, args=(sender, work, args, kwargs), daemon=True)
+            process.start()
+            sender.close()
+            try:
+                if not receiver.poll(self.timeout_s):
+                    raise SolveTimedOut(f"solving took longer than the server's limit of {self.timeout_s:g} s")
+                try:
+                    done, value = receiver.recv()
+                except EOFError:
+                    process.join()
+                    raise SolveFailed(f"the solve's worker died (exit code {process.exitcode})") from None
+            finally:
+                if process.is_alive():
+                    process.kill()
+                process.join()
+                receiver.close()
+        if not done:
+            raise SolveFailed(value)
+        return value  # type: ignore[no-any-return]
+
+
+def _work(sender: Connection, work: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    """The worker process: run, send back the result or the traceback."""
+    try:
+        outcome: tuple[bool, Any] = (True, work(*args, **kwargs))
+    except Exception:
+        outcome = (False, traceback.format_exc())
+    sender.send(outcome)
+    sender.close()
+
+
+def open_plan(problem: Problem, *, time_limit_s: float, live: bool) -> Negotiation:
+    """A plan's negotiation with its first version (in a worker)."""
+    return Negotiation.open(problem, time_limit_s=time_limit_s, live=live)
+
+
+def fold(negotiation: Negotiation, groups: list[list[Pending]]) -> tuple[Negotiation, list[list[StepResult]]]:
+    """The negotiation with each group of changes taken in, a version per group that changed the
+    plan, and each change's result (in a worker)."""
+    return negotiation, [take_in(negotiation, group) for group in groups]
+
+
+def take_in(negotiation: Negotiation, changes: Sequence[Change]) -> list[StepResult]:
+    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan.
+
+    A live plan takes each change at the server's time it was received: that is the version's ``now``.
+    """
+    results: list[StepResult] = []
+    changed: list[int] = []
+    for change in changes:
+        if negotiation.live:
+            negotiation.advance(change.received_at)
+        try:
+            step = load_step(change.step, index=change.seq, problem=negotiation.problem)
+        except ScenarioError as error:
+            results.append(StepResult(change.seq, change.action, change.by, accepted=False, reason=str(error)))
+            continue
+        result, is_change = negotiation.take(step)
+        results.append(result)
+        if is_change:
+            changed.append(len(results) - 1)
+    if changed:
+        version = negotiation.publish()
+        for position in changed:
+            results[position] = replace(results[position], version=version.version)
+    return results
