@@ -1,4 +1,5 @@
-"""Load benchmark of the HTTP service: a burst of soft objections from concurrent clients. Prints figures.
+"""Load benchmark of the HTTP service: a burst of soft objections from concurrent clients, and a big
+plan solving beside a small one. Prints figures.
 
     python bench/load.py sqlite                      # one server on a fresh SQLite file
     python bench/load.py postgres --database postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -11,12 +12,21 @@ the given database, whose tables are dropped first. It creates a plan (20 reques
 each client sending to the servers in turn. Every objection is distinct (its own weight, reason and
 avoid range) and in its author's scope, so every one must be accepted.
 
-It measures the time to each reply (the 202) and the throughput, waits until no change is pending,
-then prints: requests/s, p50, p99 and max latency, errors by status, the changes stored against the
-202s received (lost = a 202 whose change is not stored, or not accepted into a version), the number
-of versions produced, the solves (per process, overlaps) and how long until the last version was
-solved. It asserts nothing: failed requests are reported, and the exit status is 1 only when an
-accepted change was lost (not stored, not accepted into exactly one version, or never solved).
+It measures the time to each reply (the 202) and the throughput, and meanwhile a reader polls
+``GET …/versions/latest`` of another plan (the same scenario) and times each answer. It waits until
+no change is pending, then prints: requests/s, p50, p99 and max latency, errors by status, the
+changes stored against the 202s received (lost = a 202 whose change is not stored, or not accepted
+into a version), the number of versions produced, the solves (per process, overlaps) and how long
+until the last version was solved.
+
+Then the neighbour scenario: a plan of a year in 1-minute slots (``--big-requests`` requests, the
+servers' problem-size budget raised for it) is created, and while its first version is being solved
+the other plan takes an objection: the time until that objection's version is out, and how long the
+big plan's solve took.
+
+Last, a table of each figure against its target. It asserts nothing: failed requests are reported,
+and the exit status is 1 only when an accepted change was lost (not stored, not accepted into
+exactly one version, or never solved) or listed twice.
 """
 
 from __future__ import annotations
@@ -49,6 +59,24 @@ ADMIN_TOKEN = "bench-admin-token"
 TABLES = ("idempotent_replies", "admin_keys", "audit", "versions", "changes", "tokens", "plans", "alembic_version")
 REGIONS = (("eu", "Europe/Paris"), ("us", "America/New_York"), ("asia", "Asia/Tokyo"))
 HORIZON = ("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z")
+READ_EVERY_S = 0.05  # the reader's pause between two reads of the other plan
+
+
+def year_at_one_minute(requests: int) -> dict[str, Any]:
+    """The neighbour scenario's big plan: a year of 1-minute slots, 2 regions, ``requests`` requests."""
+    return {
+        "name": "year-at-1-minute",
+        "horizon": {"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z", "slot_minutes": 1},
+        "regions": [
+            {"id": "eu", "timezone": "Europe/Paris", "users": 100_000, "profile": "consumer"},
+            {"id": "us", "timezone": "America/New_York", "users": 100_000, "profile": "consumer"},
+        ],
+        "requests": [
+            {"id": f"q{index}", "duration": "1h", "resources": [f"db-{index % 4}"], "regions": ["eu", "us"]}
+            for index in range(requests)
+        ],
+        "stakeholders": [{"id": "ops", "role": "approver"}],
+    }
 
 
 def scenario(steps: int = 0) -> dict[str, Any]:
@@ -161,6 +189,7 @@ def start_server(database: str, workdir: Path, *, time_limit_s: float, poll_s: f
         "NEGOTIATOR_RATE_LIMIT_PER_MINUTE": "100000000",
         "NEGOTIATOR_TIME_LIMIT_S": str(time_limit_s),
         "NEGOTIATOR_POLL_S": str(poll_s),
+        "NEGOTIATOR_MAX_PROBLEM_CELLS": "1000000000",  # the neighbour scenario's year at 1 minute
     }
     log = workdir / f"server-{port}.log"
     with log.open("wb") as sink:
@@ -200,19 +229,47 @@ def wait_healthy(server: Server, *, timeout_s: float = 60) -> None:
 @dataclass
 class Results:
     latencies: list[float] = field(default_factory=list)
+    reads: list[float] = field(default_factory=list)  # the other plan's GET …/versions/latest
+    read_errors: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     accepted: dict[int, str] = field(default_factory=dict)  # change id -> reason text of the objection
     first_error: dict[str, str] = field(default_factory=dict)
 
 
 async def burst(
-    urls: list[str], plan: str, tokens: dict[str, str], items: list[tuple[str, dict[str, Any]]], clients: int
+    urls: list[str],
+    plan: str,
+    tokens: dict[str, str],
+    items: list[tuple[str, dict[str, Any]]],
+    clients: int,
+    other: tuple[str, dict[str, str]],
 ) -> Results:
-    """Send every objection once, from ``clients`` concurrent clients, each cycling over the servers."""
+    """Send every objection once, from ``clients`` concurrent clients, each cycling over the servers,
+    while a reader polls the latest version of the ``other`` plan (its id and a reader's headers)."""
     results = Results()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(items)):
         queue.put_nowait(index)
+    done = asyncio.Event()
+
+    async def reader() -> None:
+        other_plan, headers = other
+        async with httpx.AsyncClient(timeout=120) as http:
+            turn = 0
+            while not done.is_set():
+                started = time.perf_counter()
+                try:
+                    reply = await http.get(
+                        f"{urls[turn % len(urls)]}/v1/plans/{other_plan}/versions/latest", headers=headers
+                    )
+                except httpx.HTTPError as error:
+                    results.read_errors[type(error).__name__] += 1
+                else:
+                    results.reads.append(time.perf_counter() - started)
+                    if reply.status_code != 200:
+                        results.read_errors[str(reply.status_code)] += 1
+                turn += 1
+                await asyncio.sleep(READ_EVERY_S)
 
     async def client(number: int) -> None:
         async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=len(urls))) as http:
@@ -239,7 +296,11 @@ async def burst(
                     results.errors[str(reply.status_code)] += 1
                     results.first_error.setdefault(str(reply.status_code), reply.text[:300])
 
-    await asyncio.gather(*(client(number) for number in range(clients)))
+    async def clients_then_done() -> None:
+        await asyncio.gather(*(client(number) for number in range(clients)))
+        done.set()
+
+    await asyncio.gather(clients_then_done(), reader())
     return results
 
 
@@ -264,6 +325,9 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=900, help="seconds to wait for the solves")
     parser.add_argument(
         "--steps", type=int, default=0, help="soft objections in the plan's scenario, solved before the burst"
+    )
+    parser.add_argument(
+        "--big-requests", type=int, default=40, help="requests of the neighbour scenario's year-at-1-minute plan"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
     args = parser.parse_args()
@@ -311,20 +375,23 @@ def run(args: argparse.Namespace, database: str, servers: list[Server]) -> int:
         minted = httpx.post(f"{first}/v1/plans/{plan}/stakeholders/rep-{name}/tokens", headers=admin, timeout=60)
         minted.raise_for_status()
         tokens[f"rep-{name}"] = minted.json()["token"]
-    ops = httpx.post(f"{first}/v1/plans/{plan}/stakeholders/ops/tokens", headers=admin, timeout=60)
-    ops.raise_for_status()
-    reader = {"Authorization": f"Bearer {ops.json()['token']}"}
+    reader = approver(first, plan)
+    other = httpx.post(f"{first}/v1/plans", json=scenario(), headers=admin, timeout=60)
+    other.raise_for_status()
+    other_plan = other.json()["id"]
+    other_ops = approver(first, other_plan)
     engine = make_engine(database)
     sessions = make_sessions(engine)
-    settled = wait_settled(sessions, plan, timeout_s=120)  # version 1
-    if settled is None:
-        print("version 1 was never solved")
-        return 1
+    for each in (plan, other_plan):
+        if wait_settled(sessions, each, timeout_s=120) is None:  # version 1
+            print(f"version 1 of {each} was never solved")
+            return 1
 
     items = objections(args.objections)
     burst_start = time.time()
     started = time.perf_counter()
-    results = asyncio.run(burst([server.url for server in servers], plan, tokens, items, args.clients))
+    urls = [server.url for server in servers]
+    results = asyncio.run(burst(urls, plan, tokens, items, args.clients, (other_plan, other_ops)))
     sent_s = time.perf_counter() - started
     burst_end = time.time()
     settled_after = wait_settled(sessions, plan, timeout_s=args.drain_timeout)
@@ -400,7 +467,86 @@ def run(args: argparse.Namespace, database: str, servers: list[Server]) -> int:
             f"({last_finished - burst_end:.1f} s after the last reply)"
         )
     print(f"audit log intact: {audit['intact']}")
+    reads = results.reads
+    print(
+        f"the other plan's GET …/versions/latest during the burst: {len(reads)} reads, "
+        f"p50 {percentile(reads, 0.50) * 1000:,.0f} ms, p99 {percentile(reads, 0.99) * 1000:,.0f} ms, "
+        f"max {max(reads, default=0) * 1000:,.0f} ms; errors {dict(results.read_errors) or 'none'}"
+    )
+
+    print()
+    print(f"neighbour scenario: a year at 1 minute ({args.big_requests} requests) solving beside the other plan")
+    neighbour = beside_a_big_plan(first, other_plan, other_ops, big_requests=args.big_requests)
+    print(
+        f"the other plan's objection: version out {neighbour['version_s']:.2f} s after the objection "
+        f"({neighbour['big_solving']}); the big plan's first version took {neighbour['big_s']:.1f} s"
+    )
+
+    rate = len(items) / sent_s
+    p99 = percentile(latencies, 0.99) * 1000
+    read_p99 = percentile(reads, 0.99) * 1000
+    rows = [
+        ("objections accepted per second", ">= 300", f"{rate:,.0f}", rate >= 300),
+        ("p99 to the 202", "<= 250 ms", f"{p99:,.0f} ms", p99 <= 250),
+        ("another plan's latest, p99", "<= 100 ms", f"{read_p99:,.0f} ms", read_p99 <= 100),
+        (
+            "another plan's version beside the big solve",
+            "<= 2 s",
+            f"{neighbour['version_s']:.2f} s",
+            neighbour["version_s"] <= 2,
+        ),
+        ("lost (a 202 not in a version)", "0", str(len(lost) + len(missing)), not lost and not missing),
+        ("duplicated (in two versions)", "0", str(len(twice)), not twice),
+        ("audit log intact", "yes", "yes" if audit["intact"] else "NO", bool(audit["intact"])),
+    ]
+    print()
+    print(f"{args.mode}, {len(servers)} server(s), {len(items)} objections from {args.clients} clients")
+    print(f"{'measure':<46} {'target':>10} {'measured':>12}  met")
+    for name, target, measured, met in rows:
+        print(f"{name:<46} {target:>10} {measured:>12}  {'yes' if met else 'NO'}")
     return 1 if lost or missing or twice or settled_after is None else 0
+
+
+def approver(url: str, plan: str) -> dict[str, str]:
+    """Headers with a fresh token of the plan's approver ``ops``."""
+    minted = httpx.post(
+        f"{url}/v1/plans/{plan}/stakeholders/ops/tokens",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=60,
+    )
+    minted.raise_for_status()
+    return {"Authorization": f"Bearer {minted.json()['token']}"}
+
+
+def beside_a_big_plan(url: str, plan: str, headers: dict[str, str], *, big_requests: int) -> dict[str, Any]:
+    """Create the year-at-1-minute plan; once its solve is under way, object in ``plan``: how long
+    until the objection's version is out, whether the big plan was still solving then, and how long
+    the big plan took to get its first version."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    created = time.perf_counter()
+    reply = httpx.post(f"{url}/v1/plans", json=year_at_one_minute(big_requests), headers=admin, timeout=120)
+    reply.raise_for_status()
+    big = reply.json()["id"]
+    big_ops = approver(url, big)
+    time.sleep(1.0)  # the big plan's solve is under way
+    body = {"request": "r00", "kind": "soft", "weight": 5, "avoid": [{"start": _hour(3), "end": _hour(5)}]}
+    sent = time.perf_counter()
+    change = httpx.post(f"{url}/v1/plans/{plan}/objections", json=body, headers=headers, timeout=120)
+    change.raise_for_status()
+    number = change.json()["change"]
+    while (
+        httpx.get(f"{url}/v1/plans/{plan}/changes/{number}", headers=headers, timeout=120).json()["status"] == "pending"
+    ):
+        time.sleep(0.02)
+    version_s = time.perf_counter() - sent
+    big_solving = not httpx.get(f"{url}/v1/plans/{big}/versions", headers=big_ops, timeout=120).json()
+    while not httpx.get(f"{url}/v1/plans/{big}/versions", headers=big_ops, timeout=120).json():
+        time.sleep(0.1)
+    return {
+        "version_s": version_s,
+        "big_solving": "the big plan still solving" if big_solving else "the big plan had finished",
+        "big_s": time.perf_counter() - created,
+    }
 
 
 def wait_settled(sessions: Any, plan: str, *, timeout_s: float) -> float | None:

@@ -145,7 +145,7 @@ def submit(
     try:
         if step["action"] == "approve":
             versions.approve_check(page.session, plan_id=plan_id, number=step["version"])
-        change = changes.record_change(page.session, page.runtime, plan_id=plan_id, by=by.id, step=step)
+        change_id = changes.record_change(page.session, page.runtime, plan_id=plan_id, by=by.id, step=step)
     except ScenarioError as invalid:
         message = f"refused: {views.refusal_in_words(invalid.path, invalid.message)}"
         return review_page(page, plan_id, by, token, message=message, typed=typed, status=422)
@@ -153,7 +153,7 @@ def submit(
         message = f"refused: {refusal.detail}"
         return review_page(page, plan_id, by, token, message=message, typed=typed, status=refusal.status)
     page.runtime.changed()
-    return RedirectResponse(f"/plans/{plan_id}?change={change.id}", status_code=303)
+    return RedirectResponse(f"/plans/{plan_id}?change={change_id}", status_code=303)
 
 
 @router.get("/plans/{plan}", response_class=HTMLResponse)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import Clock, make_engine, make_sessions
 from api.links import Links
+from api.runtime.commits import GroupCommit
 from api.runtime.courier import Courier
 from api.runtime.locks import Locks
 from api.runtime.pool import SolvePool
@@ -29,6 +30,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     locks: Locks
+    commits: GroupCommit
     pool: SolvePool
     plans: Plans
     solver: Solver
@@ -42,6 +44,7 @@ class Runtime:
         links = Links(settings.public_url)
         sessions = make_sessions(engine, audit_key=load_key(settings, create=True))
         locks = Locks(engine)
+        commits = GroupCommit(sessions, locks)
         pool = SolvePool(processes=settings.solver_processes, timeout_s=settings.solve_timeout_s)
         plans = Plans(sessions, pool, time_limit_s=settings.time_limit_s, clock=clock)
         courier = Courier(
@@ -68,7 +71,7 @@ class Runtime:
             poll_s=settings.poll_s,
             recorded=courier.wake.set,
         )
-        return cls(settings, engine, sessions, locks, pool, plans, solver, courier, links)
+        return cls(settings, engine, sessions, locks, commits, pool, plans, solver, courier, links)
 
     def start(self) -> None:
         """Start the threads this process runs (``NEGOTIATOR_SOLVER``, ``NEGOTIATOR_WEBHOOKS``)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -28,9 +29,9 @@ log = logging.getLogger("negotiator.solver")
 
 T = TypeVar("T")
 
-# Forked from one server process that imported the engine once (never from the threaded server).
+# Workers are forked from one process that imported the engine once, never from the threaded server.
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload([__name__])
+_PACKAGES = ("api", "scheduler", "negotiator")
 
 
 class SolveFailed(Exception):
@@ -78,6 +79,9 @@ class SolvePool:
         self.processes = processes
         self.timeout_s = timeout_s
         self._slots = threading.BoundedSemaphore(processes)
+        # Each worker runs the program's main module again (multiprocessing does, as ``__mp_main__``):
+        # with what it imports already imported, that costs nothing.
+        _CONTEXT.set_forkserver_preload(sorted({__name__, *(n for n in sys.modules if n.split(".")[0] in _PACKAGES)}))
 
     def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``work(*args, **kwargs)`` in a worker process of its own; waits for a free slot first."""

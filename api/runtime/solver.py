@@ -165,6 +165,8 @@ class Solver(Background):
             for index, after in enumerate(solved)
             if after[0].version not in stored
         ]
+        if not pending and not fresh:
+            return  # another round solved it meanwhile: nothing to write
         seq = max([state.seq] + [change.seq for change in pending])
         with self.sessions() as session, self.locks.writing(session, plan_id):
             self._record(session, plan_id, outcomes, fresh)

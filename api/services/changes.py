@@ -57,7 +57,7 @@ def send(
         return first
     idempotency = (token_hash(token), key, sent) if key is not None and token is not None else None
     try:
-        recorded = record_change(session, runtime, plan_id=plan_id, by=by, step=step, idempotency=idempotency)
+        change_id = record_change(session, runtime, plan_id=plan_id, by=by, step=step, idempotency=idempotency)
     except IntegrityError:  # the same key, sent again while the first was being stored
         session.rollback()
         first = replayed(session, token, key, sent)
@@ -65,7 +65,7 @@ def send(
             raise
         return first
     runtime.changed()
-    return 202, accepted(plan_id, recorded.id)
+    return 202, accepted(plan_id, change_id)
 
 
 def fingerprint(plan_id: str, step: dict[str, Any]) -> str:
@@ -102,28 +102,39 @@ def record_change(
     by: str,
     step: dict[str, Any],
     idempotency: tuple[str, str, str] | None = None,
-) -> ChangeRow:
-    """Check a change against the author's authority and store it (committed); the solver takes it
-    from there. With ``idempotency`` (token hash, key, fingerprint), the 202 answer is stored with it.
+) -> int:
+    """Check a change against the author's authority and store it (committed): its id. The solver
+    takes it from there. With ``idempotency`` (token hash, key, fingerprint), the 202 answer is stored
+    with it.
 
     Raises ScenarioError (bad body), Forbidden (no authority) or Conflict (a started window).
     """
     now = runtime.plans.now()
     step, _ = check_change(session, runtime, plan_id=plan_id, by=by, step=step, now=now)
-    with runtime.locks.writing(session, plan_id):
-        last = session.scalar(select(func.max(ChangeRow.seq)).where(ChangeRow.plan_id == plan_id))
-        seq = 0 if last is None else last + 1
-        change = ChangeRow(plan_id=plan_id, seq=seq, by=by, action=step["action"], step=step, received_at=now)
-        session.add(change)
-        session.flush()
+
+    def store(writer: Session) -> int:
+        last = writer.scalar(select(func.max(ChangeRow.seq)).where(ChangeRow.plan_id == plan_id))
+        change = ChangeRow(
+            plan_id=plan_id,
+            seq=0 if last is None else last + 1,
+            by=by,
+            action=step["action"],
+            step=step,
+            received_at=now,
+        )
+        writer.add(change)
+        writer.flush()
         audit.append(
-            session, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
+            writer, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
         )
         if idempotency is not None:
-            body = accepted(plan_id, change.id)
             token, key, sent = idempotency
-            session.add(IdempotentReplyRow(token_hash=token, key=key, request_hash=sent, status=202, body=body))
-    return change
+            body = accepted(plan_id, change.id)
+            writer.add(IdempotentReplyRow(token_hash=token, key=key, request_hash=sent, status=202, body=body))
+        return change.id
+
+    # Stored with the changes sent at the same time, in one transaction (``GroupCommit``).
+    return runtime.commits.write(plan_id, store)
 
 
 @unit_of_work

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.api.test_app import plan_scenario, problem, soft_objection
+from tests.api.test_app import OPENING_VERSIONS, plan_scenario, problem, soft_objection
 from tests.factories import make_stakeholder
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ async def test_an_observer_named_admin_gets_nothing_more_than_an_observer(servic
     scenario["stakeholders"].append(make_stakeholder("admin", "observer"))
     plan = await service.create_plan(scenario)
     boss, impostor = await service.token(plan, "boss"), await service.token(plan, "admin")
+    await service.versions(plan, boss)
     hook = await service.client.post(f"/v1/plans/{plan}/webhooks", json={"url": "https://example.com/h"}, headers=boss)
     feed = await service.client.post(f"/v1/plans/{plan}/feeds", json={"scope": "mine"}, headers=boss)
     assert (hook.status_code, feed.status_code) == (201, 201)
@@ -76,6 +77,7 @@ async def test_revoked_tokens_get_401(service: Service) -> None:
         await service.token(plan, "boss"),
         await service.token(plan, "rep-eu"),
     )
+    await service.versions(plan, first, at_least=OPENING_VERSIONS)  # the solver's entries come first
     assert (await service.client.get(f"/v1/plans/{plan}/audit", headers=first)).status_code == 200
 
     revoked = await service.client.delete(f"/v1/plans/{plan}/stakeholders/boss/tokens", headers=service.admin)

@@ -1,0 +1,115 @@
+"""Group commit: changes sent together are stored in one transaction, each committed before its 202."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.db import make_engine, make_sessions
+from api.runtime.commits import GroupCommit
+from api.runtime.locks import Locks
+from tests.api.test_app import OPENING_VERSIONS, plan_scenario, post_change, soft_objection
+
+if TYPE_CHECKING:
+    from tests.api.conftest import Service
+
+
+@pytest.fixture
+def commits(tmp_path: Path) -> GroupCommit:
+    engine = make_engine(f"sqlite:///{tmp_path / 'commits.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE written (what TEXT)"))
+    return GroupCommit(make_sessions(engine), Locks(engine))
+
+
+def written(commits: GroupCommit) -> list[str]:
+    with commits.sessions() as session:
+        return sorted(session.scalars(text("SELECT what FROM written")))
+
+
+def test_writes_that_wait_together_commit_together_and_a_bad_one_fails_alone(commits: GroupCommit) -> None:
+    first_in, go_on = threading.Event(), threading.Event()
+    transactions: list[int] = []
+    commit = commits._commit
+
+    def counting(plan_id: str, group: list[Any]) -> None:
+        transactions.append(len(group))
+        commit(plan_id, group)
+
+    commits._commit = counting  # type: ignore[method-assign]
+
+    def insert(what: str, *, fail: bool = False, hold: bool = False) -> Any:
+        def write(session: Session) -> str:
+            if hold:
+                first_in.set()
+                go_on.wait(10)
+            session.execute(text("INSERT INTO written VALUES (:what)"), {"what": what})
+            if fail:
+                raise ValueError(f"{what} is bad")
+            return what
+
+        return write
+
+    outcomes: dict[str, str] = {}
+
+    def send(what: str, **kwargs: bool) -> None:
+        try:
+            outcomes[what] = commits.write("plan", insert(what, **kwargs))
+        except ValueError as error:
+            outcomes[what] = str(error)
+
+    holder = threading.Thread(target=send, args=("held",), kwargs={"hold": True})
+    holder.start()
+    assert first_in.wait(10)
+    others = [threading.Thread(target=send, args=(what,)) for what in "abc"]
+    others.append(threading.Thread(target=send, args=("bad",), kwargs={"fail": True}))
+    for thread in others:
+        thread.start()
+    while sum(len(queue) for queue in commits._waiting.values()) < len(others):
+        threading.Event().wait(0.01)
+    go_on.set()
+    for thread in [holder, *others]:
+        thread.join(10)
+
+    assert outcomes == {"held": "held", "a": "a", "b": "b", "c": "c", "bad": "bad is bad"}
+    assert written(commits) == ["a", "b", "c", "held"]
+    # The held one alone; then the four that waited meanwhile together, which failed; then each alone.
+    assert transactions == [1, 4, 1, 1, 1, 1]
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_changes_is_stored_in_fewer_transactions_than_changes(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = await service.create_plan(plan_scenario())
+    boss = await service.token(plan, "boss")
+    await service.versions(plan, boss, at_least=OPENING_VERSIONS)
+    commits = service.app.state.runtime.commits
+    groups: list[int] = []
+    commit = commits._commit
+
+    def counting(plan_id: str, group: list[Any]) -> None:
+        groups.append(len(group))
+        commit(plan_id, group)
+
+    monkeypatch.setattr(commits, "_commit", counting)
+    base = f"/v1/plans/{plan}"
+    path = f"{base}/objections"
+    bodies = [soft_objection(f"2026-03-03T{hour:02d}:00:00Z", f"2026-03-03T{hour:02d}:30:00Z") for hour in range(24)]
+    sent = await asyncio.gather(*(post_change(service, path, body, boss) for body in bodies * 2))
+
+    assert len(set(sent)) == len(sent) == 48
+    assert sum(groups) == 48
+    assert len(groups) < 48, "every change had a transaction of its own"
+    for change in sent:
+        assert (await service.settled(plan, change, boss))["status"] == "accepted"
+    audit = (await service.client.get(f"/v1/plans/{plan}/audit", headers=service.admin)).json()
+    assert audit["intact"] is True
+    indexes = [(await service.client.get(f"{base}/changes/{c}", headers=boss)).json()["index"] for c in sent]
+    assert sorted(indexes) == list(range(min(indexes), min(indexes) + 48))
