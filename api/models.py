@@ -41,7 +41,8 @@ class PlanRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    scenario: Mapped[dict[str, Any]] = mapped_column()  # the body it was created from
+    # The body it was created from: read once per process, not with every request that looks the plan up.
+    scenario: Mapped[dict[str, Any]] = mapped_column(deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     clock: Mapped[str] = mapped_column(String(10), default="live")  # a PlanClock
     # Where the announced windows' silences go; None: the server's NEGOTIATOR_ALERTMANAGER_URL, if any.

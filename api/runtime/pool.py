@@ -20,10 +20,13 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol, TypeVar
 
+from api.models import PlanClock
 from scheduler.domain import Problem
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, StepResult
+from scheduler.report import version_json
 from scheduler.scenario import load_step
+from scheduler.state import problem_json
 
 log = logging.getLogger("negotiator.solver")
 
@@ -123,10 +126,45 @@ def open_plan(problem: Problem, *, time_limit_s: float, live: bool) -> Negotiati
     return Negotiation.open(problem, time_limit_s=time_limit_s, live=live)
 
 
-def fold(negotiation: Negotiation, groups: list[list[Pending]]) -> tuple[Negotiation, list[list[StepResult]]]:
-    """The negotiation with each group of changes taken in, a version per group that changed the
-    plan, and each change's result (in a worker)."""
-    return negotiation, [take_in(negotiation, group) for group in groups]
+@dataclass(frozen=True)
+class Folded:
+    """What a solve of pending changes gives: the negotiation that took them in, each change's
+    result (by group), and the stored form (version JSON, problem JSON) of each version not stored yet."""
+
+    negotiation: Negotiation
+    results: list[list[StepResult]]
+    bodies: dict[int, tuple[dict[str, Any], dict[str, Any]]]
+
+
+def fold_in(
+    pool: SolvePool, negotiation: Negotiation, groups: list[list[Pending]], *, stored: set[int], clock: PlanClock
+) -> Folded:
+    """Each group of changes taken in by a worker, a version per group that changed the plan.
+
+    Only the newest version and its problem travel to the worker and back (a negotiation uses no
+    other): what is sent does not grow with the plan's history.
+    """
+    earlier = len(negotiation.versions) - 1
+    newest = replace(negotiation, versions=negotiation.versions[earlier:], problems=negotiation.problems[earlier:])
+    folded = pool.run(fold, newest, groups, stored=stored, clock=clock)
+    after = folded.negotiation
+    whole = replace(
+        after,
+        versions=negotiation.versions[:earlier] + after.versions,
+        problems=negotiation.problems[:earlier] + after.problems,
+    )
+    return replace(folded, negotiation=whole)
+
+
+def fold(negotiation: Negotiation, groups: list[list[Pending]], *, stored: set[int], clock: PlanClock) -> Folded:
+    """``fold_in``'s part in the worker: take the changes in, write the new versions' JSON."""
+    results = [take_in(negotiation, group) for group in groups]
+    bodies = {
+        version.version: (version_json(version, problem, clock=clock), problem_json(problem))
+        for version, problem in zip(negotiation.versions, negotiation.problems, strict=True)
+        if version.version not in stored
+    }
+    return Folded(negotiation, results, bodies)
 
 
 def take_in(negotiation: Negotiation, changes: Sequence[Change]) -> list[StepResult]:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +27,7 @@ from api.links import Links
 from api.models import ChangeRow, PlanRow, VersionRow
 from api.runtime.background import Background
 from api.runtime.locks import Locks
-from api.runtime.pool import Pending, SolvePool, SolveTimedOut, fold
+from api.runtime.pool import Pending, SolvePool, SolveTimedOut, fold_in
 from api.runtime.states import Plans
 from api.services import audit, silences, webhooks
 from api.services.webhooks import Solved
@@ -141,14 +142,18 @@ class Solver(Background):
             ).all()
             stored = set(session.scalars(select(VersionRow.number).where(VersionRow.plan_id == plan_id)))
             last_batch = session.scalar(select(func.max(ChangeRow.batch)).where(ChangeRow.plan_id == plan_id)) or 0
+            clock = self.plans.clock_of(session, plan_id)
         groups = list(_batches(pending))
         # Solve on a copy: requests keep checking new changes against the state meanwhile.
         with state.lock:
             negotiation = state.negotiation.trial()
         results: list[list[StepResult]] = []
+        bodies: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         try:
-            if groups:
-                negotiation, results = self.pool.run(fold, negotiation, [[Pending.of(c) for c in g] for g in groups])
+            if groups or negotiation.current.version not in stored:
+                sent = [[Pending.of(change) for change in group] for group in groups]
+                folded = fold_in(self.pool, negotiation, sent, stored=stored, clock=clock)
+                negotiation, results, bodies = folded.negotiation, folded.results, folded.bodies
         except SolveTimedOut as error:
             # The plan stays as it was: its changes are refused, so that the next ones can be solved.
             log.error("plan %s: %s; its %d pending changes are refused", plan_id, error, len(pending))
@@ -169,7 +174,7 @@ class Solver(Background):
             return  # another round solved it meanwhile: nothing to write
         seq = max([state.seq] + [change.seq for change in pending])
         with self.sessions() as session, self.locks.writing(session, plan_id):
-            self._record(session, plan_id, outcomes, fresh)
+            self._record(session, plan_id, outcomes, fresh, bodies)
             if fresh or any(result.accepted for _, _, results in outcomes for result in results):
                 silences.plan_silences(
                     session, self.links, plan_id=plan_id, negotiation=negotiation, default_url=self.alertmanager_url
@@ -207,11 +212,14 @@ class Solver(Background):
         plan_id: str,
         outcomes: list[tuple[int, list[ChangeRow], list[StepResult]]],
         fresh: list[tuple[Solved | None, Solved]],
+        bodies: dict[int, tuple[dict[str, Any], dict[str, Any]]],
     ) -> None:
         """Write what a solve decided: each change's outcome, the new versions, approvals, and the
         webhook messages that tell of them (in the same transaction: none lost, none twice)."""
         included: dict[int, list[int]] = {}
         approved: set[int] = set()
+        # One read of the pending rows, so that each merge below finds its row without a read of its own.
+        session.scalars(select(ChangeRow).where(ChangeRow.plan_id == plan_id, ChangeRow.pending)).all()
         for batch, group, results in outcomes:
             for change, result in zip(group, results, strict=True):
                 row = session.merge(change)
@@ -226,9 +234,12 @@ class Solver(Background):
                 elif result.version is not None:
                     included.setdefault(result.version, []).append(change.id)
         for _, (version, problem) in fresh:
-            body = version_json(version, problem, clock=self.plans.clock_of(session, plan_id))
+            body, problem_body = bodies.get(version.version) or (
+                version_json(version, problem, clock=self.plans.clock_of(session, plan_id)),
+                problem_json(problem),
+            )
             body["changes"] = included.get(version.version, [])
-            session.add(VersionRow(plan_id=plan_id, number=version.version, body=body, problem=problem_json(problem)))
+            session.add(VersionRow(plan_id=plan_id, number=version.version, body=body, problem=problem_body))
         session.flush()
         webhooks.enqueue_versions(session, self.links, plan_id=plan_id, solved=fresh)
         for number in sorted(approved):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import Clock
 from api.models import ChangeRow, PlanClock, PlanRow, VersionRow
-from api.runtime.pool import Pending, SolvePool, fold, open_plan
+from api.runtime.pool import Pending, SolvePool, fold_in, open_plan
 from api.services.webhooks import Solved
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, Replay
@@ -140,7 +140,11 @@ class Plans:
             batches = sorted({change.batch for change in applied if change.batch is not None})
             if batches:
                 groups = [[Pending.of(change) for change in applied if change.batch == batch] for batch in batches]
-                state.negotiation, _ = self.pool.run(fold, state.negotiation, groups)
+                stored = set(session.scalars(select(VersionRow.number).where(VersionRow.plan_id == plan_id)))
+                clock = self.clock_of(session, plan_id)
+                state.negotiation = fold_in(
+                    self.pool, state.negotiation, groups, stored=stored, clock=clock
+                ).negotiation
                 state.batch = batches[-1]
                 state.seq = max([state.seq] + [change.seq for change in applied])
         return state
