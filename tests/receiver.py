@@ -27,12 +27,18 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers ``answers`` in turn (then 204) and keeps what it got."""
+    """Answers ``answers`` in turn (then 204) and keeps what it got. A test that clears ``answering``
+    holds every request it gets until it sets it again; ``arrived`` counts requests read so far."""
 
     url: str
     answers: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     guard: threading.Lock = field(default_factory=threading.Lock)
+    answering: threading.Event = field(default_factory=threading.Event)
+    arrived: int = 0
+
+    def __post_init__(self) -> None:
+        self.answering.set()
 
     def answer(self) -> int:
         with self.guard:
@@ -74,6 +80,9 @@ def receiving() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             assert receiver is not None
             body = self.rfile.read(int(self.headers["content-length"]))
+            with receiver.guard:
+                receiver.arrived += 1
+            receiver.answering.wait(60)
             status = receiver.answer()
             with receiver.guard:
                 receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))

@@ -75,6 +75,8 @@ class Server:
     port: int
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    database: str = DATABASE_URL
+    settings: dict[str, str] = field(default_factory=dict)  # more NEGOTIATOR_* variables
 
     @property
     def url(self) -> str:
@@ -87,11 +89,12 @@ class Server:
             "NEGOTIATOR_RATE_LIMIT_PER_MINUTE": "100000000",
             "NEGOTIATOR_TIME_LIMIT_S": "5",
             "NEGOTIATOR_POLL_S": "0.2",
+            **self.settings,
         }
         command = [sys.executable, "-c", "from negotiator.cli import main; main()", "serve"]
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [*command, "--port", str(self.port), "--database", DATABASE_URL],
+                [*command, "--port", str(self.port), "--database", self.database],
                 env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
