@@ -21,7 +21,6 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol, TypeVar
 
 from api.models import PlanClock
-from scheduler.domain import Problem
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, StepResult
 from scheduler.report import version_json
@@ -119,11 +118,6 @@ def _work(sender: Connection, work: Callable[..., Any], args: Sequence[Any], kwa
         outcome = (False, traceback.format_exc())
     sender.send(outcome)
     sender.close()
-
-
-def open_plan(problem: Problem, *, time_limit_s: float, live: bool) -> Negotiation:
-    """A plan's negotiation with its first version (in a worker)."""
-    return Negotiation.open(problem, time_limit_s=time_limit_s, live=live)
 
 
 @dataclass(frozen=True)

@@ -116,11 +116,6 @@ class Solver(Background):
             ).all()
         return list(dict.fromkeys([*unsolved, *pending]))
 
-    def solve_waiting(self) -> None:
-        """Solve every plan that waits, one after the other, in this thread."""
-        for plan_id in self.waiting():
-            self.solve(plan_id)
-
     def solve(self, plan_id: str) -> bool:
         """Fold the plan's pending changes into a version, unless another solver has the plan."""
         with self.locks.solving(plan_id) as mine:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import Clock
 from api.models import ChangeRow, PlanClock, PlanRow, VersionRow
-from api.runtime.pool import Pending, SolvePool, fold_in, open_plan
+from api.runtime.pool import Pending, SolvePool, fold_in
 from api.services.webhooks import Solved
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, Replay
@@ -123,7 +123,7 @@ class Plans:
             return state
         if state is None:
             negotiation = self.pool.run(
-                open_plan,
+                Negotiation.open,
                 self.scenario(session, plan_id).problem,
                 time_limit_s=self.time_limit_s,
                 live=self.live(session, plan_id),
