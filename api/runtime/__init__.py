@@ -19,6 +19,7 @@ from api.runtime.pool import SolvePool
 from api.runtime.solver import Solver
 from api.runtime.states import Plans
 from api.services.audit import load_key
+from api.services.changes import NewChange, store_changes
 from api.settings import Settings
 
 
@@ -30,7 +31,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     locks: Locks
-    commits: GroupCommit
+    commits: GroupCommit[NewChange, int]
     pool: SolvePool
     plans: Plans
     solver: Solver
@@ -44,7 +45,7 @@ class Runtime:
         links = Links(settings.public_url)
         sessions = make_sessions(engine, audit_key=load_key(settings, create=True))
         locks = Locks(engine)
-        commits = GroupCommit(sessions, locks)
+        commits = GroupCommit(sessions, locks, store_changes)
         pool = SolvePool(processes=settings.solver_processes, timeout_s=settings.solve_timeout_s)
         plans = Plans(sessions, pool, time_limit_s=settings.time_limit_s, clock=clock)
         courier = Courier(

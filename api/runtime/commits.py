@@ -1,11 +1,13 @@
 """Group commit: the changes sent to a plan at the same time are stored in one transaction.
 
-Every change is committed before its ``202`` is answered, and each commit waits for the disk. So
-that a burst does not wait for one disk flush per change, the writes that arrive while a plan's
-transaction is being committed queue up, and the next transaction stores them all, under the
-plan's write lock, with one commit: the first of them to arrive leads it, the others wait for it.
-Each writer returns once its own write is committed. If the transaction fails, each write of it is
-tried again in a transaction of its own, so that one bad write fails alone.
+Every change is committed before its ``202`` is answered. So that a burst does not wait for one
+transaction per change, the items that arrive while a plan's transaction is being committed queue
+up, and the next transaction stores them all, under the plan's write lock, with one call of the
+store and one commit: the first of them to arrive leads it, the others wait for it. The store takes
+the whole group, so it reads what the group shares once (the next sequence number, the audit chain's
+head) and inserts the rows together. Each writer returns once its own item is committed. If the
+transaction fails, each item of it is tried again in a transaction of its own, so that one bad item
+fails alone.
 """
 
 from __future__ import annotations
@@ -13,40 +15,44 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.runtime.locks import Locks
 
-T = TypeVar("T")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+# Stores a plan's items, in order, in the session's transaction: each one's result.
+Store = Callable[[Session, str, list[Item]], list[Result]]
 
 
 @dataclass(eq=False)
-class _Write(Generic[T]):
-    """One writer's part of a transaction, and what came of it."""
+class _Write(Generic[Item, Result]):
+    """One writer's item, and what came of it."""
 
-    write: Callable[[Session], T]
+    item: Item
     wake: threading.Event = field(default_factory=threading.Event)
     leads: bool = False
     done: bool = False
-    result: T | None = None
+    result: Result | None = None
     error: BaseException | None = None
 
 
-class GroupCommit:
-    """Writes to a plan's history, committed in groups: one transaction for all that wait."""
+class GroupCommit(Generic[Item, Result]):
+    """Items written to a plan's history, committed in groups: one transaction for all that wait."""
 
-    def __init__(self, sessions: sessionmaker[Session], locks: Locks) -> None:
+    def __init__(self, sessions: sessionmaker[Session], locks: Locks, store: Store[Item, Result]) -> None:
         self.sessions = sessions
         self.locks = locks
-        self._waiting: dict[str, list[_Write[Any]]] = {}  # per plan, the writes for the next transaction
+        self.store = store
+        self._waiting: dict[str, list[_Write[Item, Result]]] = {}  # per plan, the items for the next transaction
         self._leading: set[str] = set()  # plans with a transaction under way
         self._guard = threading.Lock()
 
-    def write(self, plan_id: str, write: Callable[[Session], T]) -> T:
-        """Run ``write`` in the plan's next transaction (under its write lock); its result once committed."""
-        entry: _Write[T] = _Write(write)
+    def write(self, plan_id: str, item: Item) -> Result:
+        """Store ``item`` in the plan's next transaction (under its write lock); its result once committed."""
+        entry: _Write[Item, Result] = _Write(item)
         with self._guard:
             self._waiting.setdefault(plan_id, []).append(entry)
             if plan_id not in self._leading:
@@ -80,10 +86,10 @@ class GroupCommit:
                 entry.done = True
                 entry.wake.set()
 
-    def _commit(self, plan_id: str, group: list[_Write[Any]]) -> None:
+    def _commit(self, plan_id: str, group: list[_Write[Item, Result]]) -> None:
         try:
             with self.sessions() as session, self.locks.writing(session, plan_id):
-                results = [entry.write(session) for entry in group]
+                results = self.store(session, plan_id, [entry.item for entry in group])
         except Exception as error:
             if len(group) == 1:
                 group[0].error = error

@@ -122,6 +122,12 @@ def fields_of(entry: AuditRow) -> dict[str, Any]:
 
 def append(session: Session, *, plan_id: str, actor: str, action: str, detail: dict[str, Any]) -> AuditRow:
     """Add an entry at the end of the plan's chain; the caller holds the plan's write lock."""
+    return append_all(session, plan_id=plan_id, entries=[(actor, action, detail)])[0]
+
+
+def append_all(session: Session, *, plan_id: str, entries: list[tuple[str, str, dict[str, Any]]]) -> list[AuditRow]:
+    """Add entries (actor, action, detail), in order, at the end of the plan's chain, reading its head
+    once; the caller holds the plan's write lock."""
     key = _key(session)
     # Read afresh: a session that committed before keeps its objects, and another process may
     # have appended since (the plan's lock orders the appends, the row lock is a second guard).
@@ -130,13 +136,16 @@ def append(session: Session, *, plan_id: str, actor: str, action: str, detail: d
         head = AuditHeadRow(plan_id=plan_id, count=0, hash=GENESIS, mac="")  # keyed below
         session.add(head)
     at = utcnow().replace(microsecond=0)
-    fields = {"plan_id": plan_id, "seq": head.count, "at": at, "actor": actor, "action": action, "detail": detail}
-    entry = AuditRow(**fields, previous_hash=head.hash, hash=entry_hash(key, head.hash, **fields))
-    session.add(entry)
-    head.count, head.hash = head.count + 1, entry.hash
+    rows = []
+    for actor, action, detail in entries:
+        fields = {"plan_id": plan_id, "seq": head.count, "at": at, "actor": actor, "action": action, "detail": detail}
+        entry = AuditRow(**fields, previous_hash=head.hash, hash=entry_hash(key, head.hash, **fields))
+        rows.append(entry)
+        head.count, head.hash = head.count + 1, entry.hash
+    session.add_all(rows)
     if head.mac is not None:  # a log that could not be keyed at start stays marked for verify
         head.mac = head_mac(key, head)
-    return entry
+    return rows
 
 
 def key_old_logs(session: Session) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,17 @@ def replayed(session: Session, token: str | None, key: str | None, sent: str) ->
     return stored.status, stored.body
 
 
+@dataclass(frozen=True)
+class NewChange:
+    """A change checked against its author's authority, to be stored: with ``idempotency`` (token
+    hash, key, fingerprint), the 202 answer is stored with it."""
+
+    by: str
+    step: dict[str, Any]
+    received_at: datetime
+    idempotency: tuple[str, str, str] | None = None
+
+
 def record_change(
     session: Session,
     runtime: Runtime,
@@ -104,37 +116,45 @@ def record_change(
     idempotency: tuple[str, str, str] | None = None,
 ) -> int:
     """Check a change against the author's authority and store it (committed): its id. The solver
-    takes it from there. With ``idempotency`` (token hash, key, fingerprint), the 202 answer is stored
-    with it.
+    takes it from there.
 
     Raises ScenarioError (bad body), Forbidden (no authority) or Conflict (a started window).
     """
     now = runtime.plans.now()
     step, _ = check_change(session, runtime, plan_id=plan_id, by=by, step=step, now=now)
-
-    def store(writer: Session) -> int:
-        last = writer.scalar(select(func.max(ChangeRow.seq)).where(ChangeRow.plan_id == plan_id))
-        change = ChangeRow(
-            plan_id=plan_id,
-            seq=0 if last is None else last + 1,
-            by=by,
-            action=step["action"],
-            step=step,
-            received_at=now,
-        )
-        writer.add(change)
-        writer.flush()
-        audit.append(
-            writer, plan_id=plan_id, actor=by, action=step["action"], detail={"change": change.id, "step": step}
-        )
-        if idempotency is not None:
-            token, key, sent = idempotency
-            body = accepted(plan_id, change.id)
-            writer.add(IdempotentReplyRow(token_hash=token, key=key, request_hash=sent, status=202, body=body))
-        return change.id
-
     # Stored with the changes sent at the same time, in one transaction (``GroupCommit``).
-    return runtime.commits.write(plan_id, store)
+    return runtime.commits.write(plan_id, NewChange(by, step, now, idempotency))
+
+
+def store_changes(session: Session, plan_id: str, new: list[NewChange]) -> list[int]:
+    """Store changes sent together, in order, with their audit entries and 202 answers: their ids.
+    The caller holds the plan's write lock. Each kind of row goes in one insert."""
+    last = session.scalar(select(func.max(ChangeRow.seq)).where(ChangeRow.plan_id == plan_id))
+    first = 0 if last is None else last + 1
+    rows = [
+        ChangeRow(
+            plan_id=plan_id,
+            seq=first + index,
+            by=change.by,
+            action=change.step["action"],
+            step=change.step,
+            received_at=change.received_at,
+        )
+        for index, change in enumerate(new)
+    ]
+    session.add_all(rows)
+    session.flush()  # the ids, for the audit entries and the answers
+    logged = [
+        (change.by, change.step["action"], {"change": row.id, "step": change.step})
+        for change, row in zip(new, rows, strict=True)
+    ]
+    audit.append_all(session, plan_id=plan_id, entries=logged)
+    for change, row in zip(new, rows, strict=True):
+        if change.idempotency is not None:
+            token, key, sent = change.idempotency
+            body = accepted(plan_id, row.id)
+            session.add(IdempotentReplyRow(token_hash=token, key=key, request_hash=sent, status=202, body=body))
+    return [row.id for row in rows]
 
 
 @unit_of_work

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,19 +22,26 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def commits(tmp_path: Path) -> GroupCommit:
+def commits(tmp_path: Path) -> GroupCommit[Callable[[Session], str], str]:
     engine = make_engine(f"sqlite:///{tmp_path / 'commits.db'}")
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE written (what TEXT)"))
-    return GroupCommit(make_sessions(engine), Locks(engine))
+    return GroupCommit(make_sessions(engine), Locks(engine), run_each)
 
 
-def written(commits: GroupCommit) -> list[str]:
+def run_each(session: Session, plan_id: str, writes: list[Callable[[Session], str]]) -> list[str]:
+    """A store whose items are the writes themselves."""
+    return [write(session) for write in writes]
+
+
+def written(commits: GroupCommit[Any, str]) -> list[str]:
     with commits.sessions() as session:
         return sorted(session.scalars(text("SELECT what FROM written")))
 
 
-def test_writes_that_wait_together_commit_together_and_a_bad_one_fails_alone(commits: GroupCommit) -> None:
+def test_writes_that_wait_together_commit_together_and_a_bad_one_fails_alone(
+    commits: GroupCommit[Callable[[Session], str], str],
+) -> None:
     first_in, go_on = threading.Event(), threading.Event()
     transactions: list[int] = []
     commit = commits._commit
