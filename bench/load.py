@@ -10,13 +10,15 @@ the given database, whose tables are dropped first. It creates a plan (20 reques
 3 regions, one day in 60-minute slots), mints a token for each representative, then sends
 ``--objections`` soft objections (default 10,000) from ``--clients`` concurrent clients (default 50),
 each client sending to the servers in turn. Every objection is distinct (its own weight, reason and
-avoid range) and in its author's scope, so every one must be accepted.
+avoid range) and in its author's scope, so every one must be accepted. Each carries its own
+``Idempotency-Key`` and is sent again, up to twice, after a transport error (such as a keep-alive
+connection the server closed as the request went out): it must still be stored once.
 
 It measures the time to each reply (the 202) and the throughput, and meanwhile a reader polls
 ``GET …/versions/latest`` of another plan (the same scenario) and times each answer. It waits until
 no change is pending, then prints: requests/s, p50, p99 and max latency, errors by status, the
-changes stored against the 202s received (lost = a 202 whose change is not stored, or not accepted
-into a version), the number of versions produced, the solves (per process, overlaps) and how long
+retries, the changes stored against the 202s received (lost = a 202 whose change is not stored, or
+not accepted into a version), the number of versions produced, the solves (per process, overlaps) and how long
 until the last version was solved.
 
 Then the neighbour scenario: a plan of a year in 1-minute slots (``--big-requests`` requests, the
@@ -48,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import MetaData, create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -56,10 +58,10 @@ from api.db import make_engine, make_sessions
 from api.models import ChangeRow, VersionRow
 
 ADMIN_TOKEN = "bench-admin-token"
-TABLES = ("idempotent_replies", "admin_keys", "audit", "versions", "changes", "tokens", "plans", "alembic_version")
 REGIONS = (("eu", "Europe/Paris"), ("us", "America/New_York"), ("asia", "Asia/Tokyo"))
 HORIZON = ("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z")
 READ_EVERY_S = 0.05  # the reader's pause between two reads of the other plan
+RETRIES = 2  # times an objection is sent again after a transport error, with the same Idempotency-Key
 
 
 def year_at_one_minute(requests: int) -> dict[str, Any]:
@@ -154,10 +156,13 @@ def free_port() -> int:
 
 
 def drop_tables(url: str) -> None:
+    """Every table of the database's default schema, whatever an earlier version of the service made."""
     engine = create_engine(url)
+    tables = MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
     with engine.begin() as connection:
-        for table in TABLES:
-            connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 
 
@@ -234,6 +239,7 @@ class Results:
     errors: Counter[str] = field(default_factory=Counter)
     accepted: dict[int, str] = field(default_factory=dict)  # change id -> reason text of the objection
     first_error: dict[str, str] = field(default_factory=dict)
+    retried: Counter[str] = field(default_factory=Counter)  # sent again after a transport error, by its kind
 
 
 async def burst(
@@ -282,12 +288,21 @@ async def burst(
                 by, body = items[index]
                 url = f"{urls[turn % len(urls)]}/v1/plans/{plan}/objections"
                 turn += 1
+                # Each objection has its key, so that a retry after a transport error (a keep-alive
+                # connection the server closed as the request went out) is stored once.
+                headers = {"Authorization": f"Bearer {tokens[by]}", "Idempotency-Key": f"bench-{index}"}
                 started = time.perf_counter()
-                try:
-                    reply = await http.post(url, json=body, headers={"Authorization": f"Bearer {tokens[by]}"})
-                except httpx.HTTPError as error:
-                    results.errors[type(error).__name__] += 1
-                    results.first_error.setdefault(type(error).__name__, repr(error))
+                for attempt in range(RETRIES + 1):
+                    try:
+                        reply = await http.post(url, json=body, headers=headers)
+                        break
+                    except httpx.TransportError as error:
+                        if attempt == RETRIES:
+                            results.errors[type(error).__name__] += 1
+                            results.first_error.setdefault(type(error).__name__, repr(error))
+                        else:
+                            results.retried[type(error).__name__] += 1
+                else:
                     continue
                 results.latencies.append(time.perf_counter() - started)
                 if reply.status_code == 202:
@@ -439,7 +454,10 @@ def run(args: argparse.Namespace, database: str, servers: list[Server]) -> int:
         f"latency to the reply: p50 {percentile(latencies, 0.50) * 1000:,.0f} ms, "
         f"p99 {percentile(latencies, 0.99) * 1000:,.0f} ms, max {max(latencies, default=0) * 1000:,.0f} ms"
     )
-    print(f"errors by status: {dict(results.errors) or 'none'}")
+    print(
+        f"errors by status: {dict(results.errors) or 'none'}; "
+        f"sent again after a transport error: {dict(results.retried) or 'none'}"
+    )
     for kind, sample in results.first_error.items():
         print(f"  first {kind}: {sample}")
     print(
