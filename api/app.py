@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         with runtime.sessions() as session, session.begin():
             key_old_logs(session)
         auth.admin_hashes.append(admin_token_hash(settings, runtime.sessions))
+        # Sync routes and dependencies run in anyio's worker threads: as many as the setting says.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         runtime.start()
         yield
         runtime.stop()

@@ -19,15 +19,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# More connections than the server's 40 worker threads and its solver, so no request waits for one.
-WORKERS = 48
+# Connections beyond the worker threads' (the solver's, the courier's, a group commit's leader).
+SPARE_CONNECTIONS = 8
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout so readers never block the solver."""
+def make_engine(url: str, *, threads: int = 40) -> Engine:
+    """An engine for ``url``, with a connection for each of the ``threads`` worker threads and some
+    to spare; SQLite gets WAL and a busy timeout so readers never block the solver."""
+    pool = threads + SPARE_CONNECTIONS
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=WORKERS, max_overflow=WORKERS
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool, max_overflow=pool
         )
 
         @event.listens_for(engine, "connect")
@@ -38,7 +40,8 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=WORKERS // 2, max_overflow=WORKERS)
+    # PostgreSQL: half kept open, the rest opened when needed (several servers share its connections).
+    return create_engine(url, pool_pre_ping=True, pool_size=pool // 2, max_overflow=pool)
 
 
 def make_sessions(engine: Engine, *, audit_key: bytes | None = None) -> sessionmaker[Any]:

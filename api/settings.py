@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576  # a longer request body is refused with 413 before anything else
     solver: bool = True  # run the background solver in this process
     poll_s: float = 0.5  # how often the solver looks for work left by other processes
+    # Requests served at once by this process's worker threads: a request waiting for its change's
+    # transaction holds one, and so would keep a reader waiting if there were only as many as writers.
+    worker_threads: PositiveInt = 80
     solver_processes: PositiveInt = 2  # plans solved at once, each in a worker process of its own
     # A solve (building the model, then at most the time limit's search) still running after this
     # is stopped: its changes are refused, the plan is unchanged.

@@ -41,7 +41,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock) -> Runtime:
         """Everything wired together; nothing runs until ``start``."""
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, threads=settings.worker_threads)
         links = Links(settings.public_url)
         sessions = make_sessions(engine, audit_key=load_key(settings, create=True))
         locks = Locks(engine)

@@ -122,6 +122,7 @@ def record_change(
     """
     now = runtime.plans.now()
     step, _ = check_change(session, runtime, plan_id=plan_id, by=by, step=step, now=now)
+    session.commit()  # the check only read: no connection is held while the change waits for its transaction
     # Stored with the changes sent at the same time, in one transaction (``GroupCommit``).
     return runtime.commits.write(plan_id, NewChange(by, step, now, idempotency))
 

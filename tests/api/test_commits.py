@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from api.runtime.locks import Locks
 from tests.api.test_app import OPENING_VERSIONS, plan_scenario, post_change, soft_objection
 
 if TYPE_CHECKING:
-    from tests.api.conftest import Service
+    from tests.api.conftest import Service, Start
 
 
 @pytest.fixture
@@ -121,3 +122,45 @@ async def test_a_burst_of_changes_is_stored_in_fewer_transactions_than_changes(
     assert audit["intact"] is True
     indexes = [(await service.client.get(f"{base}/changes/{c}", headers=boss)).json()["index"] for c in sent]
     assert sorted(indexes) == list(range(min(indexes), min(indexes) + 48))
+
+
+@pytest.mark.anyio
+async def test_writers_waiting_for_their_transaction_leave_threads_and_connections_for_readers(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writers = 45  # more than anyio's 40 threads, fewer than the server's 80
+    async with start() as service:
+        plan = await service.create_plan(plan_scenario())
+        boss = await service.token(plan, "boss")
+        await service.versions(plan, boss, at_least=OPENING_VERSIONS)
+        runtime = service.app.state.runtime
+        held, go_on = threading.Event(), threading.Event()
+        store = runtime.commits.store
+
+        def holding(session: Session, plan_id: str, items: list[Any]) -> list[int]:
+            held.set()
+            go_on.wait(30)
+            result: list[int] = store(session, plan_id, items)
+            return result
+
+        monkeypatch.setattr(runtime.commits, "store", holding)
+        path = f"/v1/plans/{plan}/objections"
+        bodies = [
+            soft_objection(f"2026-03-03T{n % 24:02d}:00:00Z", f"2026-03-03T{n % 24:02d}:30:00Z") for n in range(writers)
+        ]
+        sending = asyncio.gather(*(post_change(service, path, body, boss) for body in bodies))
+        try:
+            deadline = time.monotonic() + 10
+            while sum(len(queue) for queue in runtime.commits._waiting.values()) < writers - 1:
+                assert time.monotonic() < deadline, "not every writer got a thread to wait in"
+                await asyncio.sleep(0.01)
+            assert held.is_set()
+            # Every writer waits (one in the held transaction), and a reader is answered meanwhile.
+            read = await asyncio.wait_for(service.client.get(f"/v1/plans/{plan}/versions/latest", headers=boss), 10)
+            assert read.status_code == 200
+            # The waiting writers hold no connection: the leader's transaction has one, a few are in use.
+            assert runtime.engine.pool.checkedout() < 5
+        finally:
+            go_on.set()
+        sent = await sending
+    assert len(set(sent)) == writers
