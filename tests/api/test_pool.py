@@ -102,7 +102,8 @@ def year_at_one_minute(requests: int = 40) -> dict[str, Any]:
 
 @pytest.mark.anyio
 async def test_a_big_plan_solving_does_not_hold_back_another_plans_version(start: Start) -> None:
-    async with start(max_problem_cells=100_000_000) as service:
+    # The big plan's versions are polled for up to a minute: more often than the default rate limit lets.
+    async with start(max_problem_cells=100_000_000, rate_limit_per_minute=100_000) as service:
         big = await service.create_plan(year_at_one_minute())
         await asyncio.sleep(0.5)  # its solve is under way
         small = await service.create_plan(plan_scenario())
