@@ -23,9 +23,9 @@ def utcnow() -> datetime:
 SPARE_CONNECTIONS = 8
 
 
-def make_engine(url: str, *, threads: int = 40) -> Engine:
-    """An engine for ``url``, with a connection for each of the ``threads`` worker threads and some
-    to spare; SQLite gets WAL and a busy timeout so readers never block the solver."""
+def make_engine(url: str, *, threads: int = 0) -> Engine:
+    """An engine for ``url``, with a connection for each of a server's ``threads`` worker threads (a
+    tool has none) and some to spare; SQLite gets WAL and a busy timeout so readers never block the solver."""
     pool = threads + SPARE_CONNECTIONS
     if url.startswith("sqlite"):
         engine = create_engine(
