@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import utcnow
@@ -213,21 +213,26 @@ class Solver(Background):
         webhook messages that tell of them (in the same transaction: none lost, none twice)."""
         included: dict[int, list[int]] = {}
         approved: set[int] = set()
-        # One read of the pending rows, so that each merge below finds its row without a read of its own.
-        session.scalars(select(ChangeRow).where(ChangeRow.plan_id == plan_id, ChangeRow.pending)).all()
+        decided: list[dict[str, Any]] = []
         for batch, group, results in outcomes:
             for change, result in zip(group, results, strict=True):
-                row = session.merge(change)
-                row.pending = False
-                row.batch = batch
-                row.accepted = result.accepted
-                row.reason = result.reason
-                row.version = result.version
-                row.result = step_json(result)
+                decided.append(
+                    {
+                        "id": change.id,
+                        "pending": False,
+                        "batch": batch,
+                        "accepted": result.accepted,
+                        "reason": result.reason,
+                        "version": result.version,
+                        "result": step_json(result),
+                    }
+                )
                 if result.action == "approve" and result.accepted and result.version is not None:
                     approved.add(result.version)
                 elif result.version is not None:
                     included.setdefault(result.version, []).append(change.id)
+        if decided:  # one statement for all of them, by primary key
+            session.execute(update(ChangeRow), decided)
         for _, (version, problem) in fresh:
             body, problem_body = bodies.get(version.version) or (
                 version_json(version, problem, clock=self.plans.clock_of(session, plan_id)),

@@ -83,23 +83,38 @@ class Plans:
             state = self._states.get(plan_id)
         if state is None:
             state = self.state(session, plan_id)
-        with state.lock:
-            if state.ahead is None or state.ahead_of is not state.negotiation:
-                state.ahead, state.ahead_seq, state.ahead_of = state.negotiation.trial(), state.seq, state.negotiation
-            ahead = state.ahead
-            later = session.scalars(
-                select(ChangeRow)
-                .where(ChangeRow.plan_id == plan_id, ChangeRow.seq > state.ahead_seq)
+        live = self.live(session, plan_id)
+        while True:
+            with state.lock:
+                since = self._ahead(state)
+            # Read without the lock, so that checks of the same plan do not queue behind each other's reads.
+            later = session.execute(
+                select(ChangeRow.seq, ChangeRow.step, ChangeRow.received_at)
+                .where(ChangeRow.plan_id == plan_id, ChangeRow.seq > since)
                 .order_by(ChangeRow.seq)
             ).all()
-            live = self.live(session, plan_id)
-            for change in later:
-                if live:
-                    ahead.advance(change.received_at)
-                with suppress(ScenarioError):
-                    ahead.take(load_step(change.step, index=change.seq, problem=ahead.problem))
-                state.ahead_seq = change.seq
-            return ahead.trial()
+            with state.lock:
+                if self._ahead(state) < since:
+                    continue  # a solve came in meanwhile, from before what was read: read again
+                ahead = state.ahead
+                assert ahead is not None
+                for seq, step, received_at in later:
+                    if seq <= state.ahead_seq:
+                        continue  # another check took it in meanwhile
+                    if live:
+                        ahead.advance(received_at)
+                    with suppress(ScenarioError):
+                        ahead.take(load_step(step, index=seq, problem=ahead.problem))
+                    state.ahead_seq = seq
+                return ahead.trial()
+
+    @staticmethod
+    def _ahead(state: PlanState) -> int:
+        """The last change the plan's check copy took in, the copy made again from the newest solve
+        if it is older. The caller holds the state's lock."""
+        if state.ahead is None or state.ahead_of is not state.negotiation:
+            state.ahead, state.ahead_seq, state.ahead_of = state.negotiation.trial(), state.seq, state.negotiation
+        return state.ahead_seq
 
     def state(self, session: Session, plan_id: str) -> PlanState:
         """The plan's negotiation as the database last recorded it.
