@@ -144,8 +144,8 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 scheme = HTTPBearer(auto_error=False, description="the admin token, or a stakeholder's token for the plan")
 
 
-def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> str | None:
-    """The bearer token, as sent."""
+async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> str | None:
+    """The bearer token, as sent (async, as every dependency that does no I/O: it takes no worker thread)."""
     return credentials.credentials if credentials is not None else None
 
 
@@ -186,8 +186,8 @@ def gate_reader(plan: str, token: BearerToken, auth: AuthDep, request: Request) 
 GateReader = Annotated[Principal, Depends(gate_reader)]
 
 
-def current_stakeholder(principal: CurrentPrincipal) -> StakeholderRef:
-    """A stakeholder of the plan; the admin is refused (it manages plans, it has no say in them)."""
+async def current_stakeholder(principal: CurrentPrincipal) -> StakeholderRef:
+    """A stakeholder of the plan; the admin is refused (it manages plans, it has no say in them). Async: no I/O."""
     if isinstance(principal, Admin):
         raise Forbidden("the admin manages plans: this takes a stakeholder's token")
     return principal
@@ -231,7 +231,7 @@ class ChangeSender:
         return JSONResponse(body, status_code=status)
 
 
-def change_sender(
+async def change_sender(
     plan: str,
     by: CurrentStakeholder,
     token: BearerToken,
@@ -239,7 +239,7 @@ def change_sender(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> ChangeSender:
-    """The stakeholder's change routes' common part."""
+    """The stakeholder's change routes' common part (async: no I/O)."""
     return ChangeSender(plan, by, token, session, runtime, key)
 
 

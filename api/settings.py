@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from pydantic import PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.schema import Duration
@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Requests served at once by this process's worker threads: a request waiting for its change's
     # transaction holds one, and so would keep a reader waiting if there were only as many as writers.
     worker_threads: PositiveInt = 80
+    # After a plan's solve, its next one waits this long: the changes sent meanwhile fold into one
+    # version, and a burst's solves leave the cores to the requests.
+    solve_pause_s: NonNegativeFloat = 1.0
     solver_processes: PositiveInt = 2  # plans solved at once, each in a worker process of its own
     # A solve (building the model, then at most the time limit's search) still running after this
     # is stopped: its changes are refused, the plan is unchanged.

@@ -70,6 +70,7 @@ class Runtime:
             links=links,
             alertmanager_url=settings.alertmanager_url,
             poll_s=settings.poll_s,
+            pause_s=settings.solve_pause_s,
             recorded=courier.wake.set,
         )
         return cls(settings, engine, sessions, locks, commits, pool, plans, solver, courier, links)

@@ -27,6 +27,10 @@ class Background:
     def round(self) -> None:
         raise NotImplementedError
 
+    def next_round_in(self) -> float:
+        """Seconds until the next round unless woken before: the poll, unless a subclass knows sooner."""
+        return self.poll_s
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
@@ -40,7 +44,7 @@ class Background:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.wake.wait(self.poll_s)
+            self.wake.wait(self.next_round_in())
             self.wake.clear()
             try:
                 self.round()

@@ -5,8 +5,10 @@ A round hands each plan that waits to a solving thread, up to the pool's size, s
 holds one slot and the others go on. A solve takes the plan's pending changes, has a worker process
 apply them to a copy of the plan's negotiation (``SolvePool``), and writes the new versions, the
 changes' outcome and the webhook messages that tell of them in one transaction, under the plan's
-write lock. Only one process solves a plan at a time (``Locks``). A solve that runs too long is
-stopped and its changes refused; a plan whose solve failed rests a while before the next try.
+write lock. Only one process solves a plan at a time (``Locks``). After a solve, the plan's next one
+waits ``pause_s``, so that the changes of a burst fold into a few versions rather than keeping a core
+busy with one solve after another. A solve that runs too long is stopped and its changes refused; a
+plan whose solve failed rests a while before the next try.
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ class Solver(Background):
         links: Links,
         alertmanager_url: str | None,
         poll_s: float,
+        pause_s: float,
         recorded: Callable[[], None],
     ) -> None:
         super().__init__(poll_s=poll_s, log=log)
+        self.pause_s = pause_s  # after a plan's solve, its next one waits this long
         self.sessions = sessions
         self.plans = plans
         self.locks = locks
@@ -66,31 +70,41 @@ class Solver(Background):
         self.recorded = recorded  # called once a solve is stored (with the webhook messages it wrote)
         self._threads = ThreadPoolExecutor(pool.processes, thread_name_prefix="negotiator-solve")
         self._busy: set[str] = set()  # plans handed to a solving thread
-        self._resting: dict[str, float] = {}  # plans whose solve failed -> when to try again (monotonic)
+        # Plans solved lately -> when their next solve may start (monotonic): ``pause_s`` after a
+        # solve, the pool's timeout after one that failed.
+        self._not_before: dict[str, float] = {}
         self._guard = threading.Lock()
 
     def round(self) -> None:
         """Hand the plans that wait to solving threads, as many as the pool has slots for."""
         for plan_id in self.waiting():
             with self._guard:
-                if plan_id in self._busy or self._resting.get(plan_id, 0.0) > time.monotonic():
+                if plan_id in self._busy or self._not_before.get(plan_id, 0.0) > time.monotonic():
                     continue
                 if len(self._busy) >= self.pool.processes:
                     return
                 self._busy.add(plan_id)
             self._threads.submit(self._solve_in_turn, plan_id)
 
+    def next_round_in(self) -> float:
+        """Until the next round: the poll, or sooner when a plan's pause between solves ends."""
+        now = time.monotonic()
+        with self._guard:
+            for plan_id, due in list(self._not_before.items()):
+                if due <= now:
+                    del self._not_before[plan_id]
+            return min([self.poll_s, *(due - now for due in self._not_before.values())])
+
     def _solve_in_turn(self, plan_id: str) -> None:
+        pause = self.pool.timeout_s
         try:
             self.solve(plan_id)
+            pause = self.pause_s
         except Exception:
-            log.exception("solving plan %s failed; it rests %g s before the next try", plan_id, self.pool.timeout_s)
-            with self._guard:
-                self._resting[plan_id] = time.monotonic() + self.pool.timeout_s
-        else:
-            with self._guard:
-                self._resting.pop(plan_id, None)
+            log.exception("solving plan %s failed; it rests %g s before the next try", plan_id, pause)
         finally:
+            with self._guard:
+                self._not_before[plan_id] = time.monotonic() + pause
             with self._guard:
                 self._busy.discard(plan_id)
             self.wake.set()  # changes that came in meanwhile, and plans that waited for the slot

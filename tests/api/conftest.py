@@ -156,6 +156,7 @@ def start(backend: str) -> Start:
             "database_url": backend,
             "admin_token": ADMIN_TOKEN,
             "poll_s": 0.05,
+            "solve_pause_s": 0.0,  # a version as soon as a change is in (the pause has its own test)
             "time_limit_s": 5.0,
             "webhook_poll_s": 0.05,
             "webhook_retry_s": 0.05,

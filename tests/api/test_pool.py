@@ -118,6 +118,27 @@ async def test_a_big_plan_solving_does_not_hold_back_another_plans_version(start
 
 
 @pytest.mark.anyio
+async def test_changes_sent_in_the_pause_after_a_solve_fold_into_the_next_version(start: Start) -> None:
+    async with start(solve_pause_s=3.0) as service:
+        plan = await service.create_plan(plan_scenario())
+        boss = await service.token(plan, "boss")
+        await service.versions(plan, boss, at_least=OPENING_VERSIONS)
+        path = f"/v1/plans/{plan}/objections"
+        first = await service.settled(plan, await post_change(service, path, soft_objection(), boss), boss)
+        solved = time.monotonic()
+
+        second = await post_change(service, path, soft_objection("2026-03-03T15:00:00Z", "2026-03-03T16:00:00Z"), boss)
+        await asyncio.sleep(0.5)  # without a pause, long enough for its own solve
+        waiting = await service.client.get(f"/v1/plans/{plan}/changes/{second}", headers=boss)
+        third = await post_change(service, path, soft_objection("2026-03-04T15:00:00Z", "2026-03-04T16:00:00Z"), boss)
+        settled = [await service.settled(plan, change, boss) for change in (second, third)]
+
+    assert waiting.json()["status"] == "pending", "solved before the plan's pause was over"
+    assert [change["version"] for change in settled] == [first["version"] + 1] * 2
+    assert time.monotonic() - solved >= 2.5
+
+
+@pytest.mark.anyio
 async def test_changes_whose_solve_runs_too_long_are_refused_and_the_plan_goes_on(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,4 +191,4 @@ async def test_a_plan_whose_solve_fails_rests_and_the_others_go_on(
     await asyncio.sleep(20 * service.app.state.runtime.settings.poll_s)
 
     assert tries == ["broken"], "a failing plan was tried again at every poll"
-    assert broken in service.app.state.runtime.solver._resting
+    assert broken in service.app.state.runtime.solver._not_before

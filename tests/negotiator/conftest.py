@@ -53,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "database_url": f"sqlite:///{database}",
         "admin_token": ADMIN_TOKEN,
         "poll_s": 0.05,
+        "solve_pause_s": 0.0,  # a version as soon as a change is in (the pause has its own test)
         "webhook_private_targets": True,  # the receivers are on 127.0.0.1
     }
     with serving(lambda base: create_app(Settings(**settings, public_url=base))) as base:
