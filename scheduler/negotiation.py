@@ -205,9 +205,13 @@ class Negotiation:
         window = self.current.window_by_request.get(request_id)
         return window.start if window is not None and self.has_started(window.start, self.problem.now) else None
 
-    def publish(self) -> Version:
-        """Solve the problem as the steps taken so far left it into a new version."""
-        self._publish(self.problem)
+    def publish(self, solved: Version | None = None) -> Version:
+        """Solve the problem as the steps taken so far left it into a new version.
+
+        With ``solved``, the version another process published from an equal negotiation after the
+        same steps, that version is taken as it is and nothing is solved here.
+        """
+        self._publish(self.problem, solved=solved)
         return self.current
 
     def take(self, step: Step) -> tuple[StepResult, bool]:
@@ -439,13 +443,13 @@ class Negotiation:
         immovable.update({r: s for r, s in self.pinned.items() if r != request.id})
         return taken + _clashes(problem, request, start, immovable)
 
-    def _publish(self, problem: Problem) -> None:
-        """Solve the changed problem into a new version."""
+    def _publish(self, problem: Problem, *, solved: Version | None = None) -> None:
+        """Solve the changed problem into a new version (or take ``solved``, see ``publish``)."""
         previous = self.versions[-1] if self.versions else None
         noticed = {window.request: window.start for window in previous.windows} if previous is not None else {}
         fixed, fixed_by = self._fixed(problem)
         problem = replace(problem, fixed=fixed, fixed_by=fixed_by, noticed=noticed)
-        version = self.planner.solve(problem, previous=previous)
+        version = solved if solved is not None else self.planner.solve(problem, previous=previous)
         moved_announced = tuple(
             sorted(
                 request

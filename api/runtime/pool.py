@@ -4,7 +4,8 @@ Every solve (a plan's first version, or its pending changes folded into the next
 process forked from a server that has the engine imported: solves of different plans run side by
 side on the machine's cores, the memory a big solve takes goes back to the system when its process
 ends, and a solve still running after ``timeout_s`` is killed (``SolveTimedOut``). The worker gets
-the negotiation and the changes as plain data and sends back the negotiation that took them in.
+the negotiation and the changes as plain data and sends back the versions it solved; the server
+takes the same changes into its own copy and each version as the worker solved it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol, TypeVar
 
 from api.models import PlanClock
+from scheduler.domain import Version
 from scheduler.errors import ScenarioError
 from scheduler.negotiation import Negotiation, StepResult
 from scheduler.report import version_json
@@ -130,42 +132,69 @@ class Folded:
     bodies: dict[int, tuple[dict[str, Any], dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class Solved:
+    """What a worker sends back: for each group of changes, the version it published (None if the
+    group changed nothing), and the stored form of each version not stored yet."""
+
+    versions: list[Version | None]
+    bodies: dict[int, tuple[dict[str, Any], dict[str, Any]]]
+
+
 def fold_in(
     pool: SolvePool, negotiation: Negotiation, groups: list[list[Pending]], *, stored: set[int], clock: PlanClock
 ) -> Folded:
-    """Each group of changes taken in by a worker, a version per group that changed the plan.
+    """Each group of changes taken in, a version per group that changed the plan, solved by a worker.
 
-    Only the newest version and its problem travel to the worker and back (a negotiation uses no
-    other): what is sent does not grow with the plan's history.
+    Only the newest version and its problem travel to the worker (a negotiation uses no other), and
+    only the versions it solved come back: what crosses does not grow with the plan's history, and
+    the problem, which grows with every change, goes one way. Here the same changes are taken into
+    a copy of ``negotiation`` and each group's version is taken as the worker solved it.
     """
     earlier = len(negotiation.versions) - 1
     newest = replace(negotiation, versions=negotiation.versions[earlier:], problems=negotiation.problems[earlier:])
-    folded = pool.run(fold, newest, groups, stored=stored, clock=clock)
-    after = folded.negotiation
-    whole = replace(
-        after,
-        versions=negotiation.versions[:earlier] + after.versions,
-        problems=negotiation.problems[:earlier] + after.problems,
-    )
-    return replace(folded, negotiation=whole)
+    solved = pool.run(fold, newest, groups, stored=stored, clock=clock)
+    after = negotiation.trial()
+    results = [take_in_solved(after, group, version) for group, version in zip(groups, solved.versions, strict=True)]
+    return Folded(after, results, solved.bodies)
 
 
-def fold(negotiation: Negotiation, groups: list[list[Pending]], *, stored: set[int], clock: PlanClock) -> Folded:
-    """``fold_in``'s part in the worker: take the changes in, write the new versions' JSON."""
-    results = [take_in(negotiation, group) for group in groups]
+def fold(negotiation: Negotiation, groups: list[list[Pending]], *, stored: set[int], clock: PlanClock) -> Solved:
+    """``fold_in``'s part in the worker: take the changes in, solve, write the new versions' JSON."""
+    versions: list[Version | None] = []
+    for group in groups:
+        before = negotiation.current.version
+        take_in(negotiation, group)
+        versions.append(negotiation.current if negotiation.current.version != before else None)
     bodies = {
         version.version: (version_json(version, problem, clock=clock), problem_json(problem))
         for version, problem in zip(negotiation.versions, negotiation.problems, strict=True)
         if version.version not in stored
     }
-    return Folded(negotiation, results, bodies)
+    return Solved(versions, bodies)
 
 
 def take_in(negotiation: Negotiation, changes: Sequence[Change]) -> list[StepResult]:
-    """Apply one solve's changes to the negotiation; a new version if any of them changed the plan.
+    """Apply one solve's changes to the negotiation; a new version, solved here, if any of them
+    changed the plan.
 
     A live plan takes each change at the server's time it was received: that is the version's ``now``.
     """
+    results, changed = _take(negotiation, changes)
+    return _published(results, changed, negotiation.publish() if changed else None)
+
+
+def take_in_solved(negotiation: Negotiation, changes: Sequence[Change], solved: Version | None) -> list[StepResult]:
+    """``take_in`` with the version a worker published after the same changes (None if they changed
+    nothing), taken as it is: nothing is solved here."""
+    results, changed = _take(negotiation, changes)
+    if bool(changed) != (solved is not None):
+        raise SolveFailed("the worker and the server took the same changes in differently")
+    return _published(results, changed, negotiation.publish(solved) if solved is not None else None)
+
+
+def _take(negotiation: Negotiation, changes: Sequence[Change]) -> tuple[list[StepResult], list[int]]:
+    """Each change's result, and the positions of those that changed the plan."""
     results: list[StepResult] = []
     changed: list[int] = []
     for change in changes:
@@ -180,8 +209,12 @@ def take_in(negotiation: Negotiation, changes: Sequence[Change]) -> list[StepRes
         results.append(result)
         if is_change:
             changed.append(len(results) - 1)
-    if changed:
-        version = negotiation.publish()
+    return results, changed
+
+
+def _published(results: list[StepResult], changed: list[int], version: Version | None) -> list[StepResult]:
+    """The results, those that changed the plan naming the version that took them in."""
+    if version is not None:
         for position in changed:
             results[position] = replace(results[position], version=version.version)
     return results

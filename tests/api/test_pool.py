@@ -6,12 +6,15 @@ import asyncio
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from api.runtime.pool import SolveFailed, SolvePool, SolveTimedOut
+from api.runtime.pool import Pending, SolveFailed, SolvePool, SolveTimedOut, fold, fold_in, take_in, take_in_solved
 from api.settings import Settings
+from scheduler.negotiation import Negotiation
+from scheduler.scenario import load_data
 from tests.api.test_app import OPENING_VERSIONS, plan_scenario, post_change, soft_objection
 
 if TYPE_CHECKING:
@@ -76,6 +79,46 @@ def test_a_solve_that_raises_or_dies_fails_with_its_reason() -> None:
         pool.run(fails)
     with pytest.raises(SolveFailed, match="died \\(exit code 3\\)"):
         pool.run(dies)
+
+
+def objection_changes(first: int, count: int) -> list[Pending]:
+    """``count`` soft objections of ``boss`` to ``r1`` as stored changes, from index ``first``."""
+    received = datetime(2026, 3, 1, tzinfo=UTC)
+    return [
+        Pending(seq, "object", "boss", {"action": "object", "by": "boss", **soft_objection(*hour(seq))}, received)
+        for seq in range(first, first + count)
+    ]
+
+
+def hour(seq: int) -> tuple[str, str]:
+    return f"2026-03-02T{seq % 23:02d}:00:00Z", f"2026-03-02T{seq % 23 + 1:02d}:00:00Z"
+
+
+def test_a_worker_sends_back_the_versions_and_the_server_takes_the_same_changes_in() -> None:
+    pool = SolvePool(processes=1, timeout_s=60)
+    negotiation = Negotiation.open(load_data(plan_scenario()).problem, time_limit_s=5)
+    groups = [objection_changes(0, 3), objection_changes(3, 2)]
+    here = negotiation.trial()
+    expected = [take_in(here, group) for group in groups]
+
+    folded = fold_in(pool, negotiation, groups, stored={1}, clock="scenario")
+    reply = fold(negotiation.trial(), groups, stored={1}, clock="scenario")
+
+    assert folded.results == expected
+    assert folded.negotiation.versions == here.versions
+    assert folded.negotiation.problems == here.problems
+    assert folded.negotiation.problem == here.problem
+    assert sorted(folded.bodies) == [2, 3]
+    assert len(negotiation.versions) == 1, "the negotiation given is left as it was"
+    # What comes back is the versions, not the problem that grows with every change.
+    assert [version.version if version else None for version in reply.versions] == [2, 3]
+    assert not any(isinstance(value, Negotiation) for value in vars(reply).values())
+
+
+def test_a_worker_that_took_the_changes_in_differently_fails_the_solve() -> None:
+    negotiation = Negotiation.open(load_data(plan_scenario()).problem, time_limit_s=5)
+    with pytest.raises(SolveFailed, match="took the same changes in differently"):
+        take_in_solved(negotiation, objection_changes(0, 1), None)
 
 
 def test_the_solve_timeout_must_exceed_the_time_limit() -> None:
