@@ -190,7 +190,7 @@ def take_in_solved(negotiation: Negotiation, changes: Sequence[Change], solved: 
     results, changed = _take(negotiation, changes)
     if bool(changed) != (solved is not None):
         raise SolveFailed("the worker and the server took the same changes in differently")
-    return _published(results, changed, negotiation.publish(solved) if solved is not None else None)
+    return _published(results, changed, negotiation.publish(solved) if changed else None)
 
 
 def _take(negotiation: Negotiation, changes: Sequence[Change]) -> tuple[list[StepResult], list[int]]:

@@ -105,7 +105,6 @@ class Solver(Background):
         finally:
             with self._guard:
                 self._not_before[plan_id] = time.monotonic() + pause
-            with self._guard:
                 self._busy.discard(plan_id)
             self.wake.set()  # changes that came in meanwhile, and plans that waited for the slot
 
